@@ -1,0 +1,44 @@
+"""Packaging for tgt_keras: Teacher Guided Training for Keras 3 / TensorFlow 2."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+setup(
+    name="tgt_keras",
+    version="0.1.0",
+    description=(
+        "Teacher Guided Training (Zaheer et al., ICLR 2023): distil a pretrained teacher into a "
+        "small student using the teacher's generator to explore the data manifold."
+    ),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.11,<3.14",
+    packages=find_packages(include=["tgt_keras", "tgt_keras.*"]),
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "keras>=3.12,<4",
+        "tensorflow-hub>=0.16.1,<0.17",
+        "tensorflow-datasets>=4.9.9,<5",
+        # tfds crashes at import time on TF 2.21 without it (see shared docs, offline-data.md).
+        "importlib_resources>=6",
+        "tensorflow-text>=2.21,<2.22",
+        "keras-tuner>=1.4.7,<2",
+        "numpy>=1.26,<3",
+        "matplotlib>=3.8,<4",
+        "tqdm>=4.66,<5",
+        "pyyaml>=6,<7",
+    ],
+    extras_require={
+        "test": ["pytest>=8,<10", "scikit-learn>=1.4,<2", "ruff>=0.6"],
+    },
+    entry_points={"console_scripts": ["tgt-keras=tgt_keras.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3.11",
+        "Framework :: TensorFlow",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

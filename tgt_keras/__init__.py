@@ -1,0 +1,43 @@
+"""tgt_keras: Teacher Guided Training (Zaheer et al., ICLR 2023) for Keras 3 / TensorFlow 2.
+
+Public API:
+- `TGTDistiller`: the `keras.Model` whose `fit` runs TGT.
+- Teachers: `HubGenerator` / `KerasGenerator`, `HubLabeler` / `KerasLabeler`, `ImageFormat`,
+  `export_hub_generator`.
+- `explore`, `tgt_loss`: the exploration and the loss math, usable on their own.
+"""
+
+from tgt_keras.core import EXPLORATION_MODES, METRIC_NAMES, TGTDistiller, explore, tgt_loss
+from tgt_keras.teachers import (
+    GENERATOR_PRESETS,
+    Generator,
+    HubGenerator,
+    HubLabeler,
+    ImageFormat,
+    KerasGenerator,
+    KerasLabeler,
+    Labeler,
+    convert_images,
+    export_hub_generator,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EXPLORATION_MODES",
+    "GENERATOR_PRESETS",
+    "METRIC_NAMES",
+    "Generator",
+    "HubGenerator",
+    "HubLabeler",
+    "ImageFormat",
+    "KerasGenerator",
+    "KerasLabeler",
+    "Labeler",
+    "TGTDistiller",
+    "__version__",
+    "convert_images",
+    "explore",
+    "export_hub_generator",
+    "tgt_loss",
+]

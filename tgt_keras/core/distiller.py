@@ -1,0 +1,316 @@
+"""`TGTDistiller`: Teacher Guided Training as a `keras.Model` you `fit`."""
+
+from __future__ import annotations
+
+import numbers
+
+import keras
+import tensorflow as tf
+
+from tgt_keras.core.exploration import EXPLORATION_MODES, explore
+from tgt_keras.core.losses import tgt_loss
+from tgt_keras.teachers.generator import Generator, as_generator
+from tgt_keras.teachers.image_format import ImageFormat, as_image_format, convert_images
+from tgt_keras.teachers.labeler import Labeler, as_labeler
+
+# Metric names are part of the API (logs, TensorBoard, callbacks): keep them stable.
+METRIC_NAMES = (
+    "loss",
+    "real_loss",
+    "real_distillation_loss",
+    "synthetic_loss",
+    "synthetic_agreement",
+    "disagreement_before",
+    "disagreement_after",
+    "rejected_steps",
+)
+
+
+def _check_number(name, value, minimum=None, exclusive=False, integer=False):
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise TypeError(
+            f"`{name}` must be {'an integer' if integer else 'a number'}. "
+            f"Received: {name}={value!r} of type {type(value).__name__}"
+        )
+    if minimum is not None and (value <= minimum if exclusive else value < minimum):
+        raise ValueError(
+            f"`{name}` must be {'>' if exclusive else '>='} {minimum}. Received: {name}={value!r}"
+        )
+    return int(value) if integer else float(value)
+
+
+@keras.saving.register_keras_serializable(package="tgt_keras")
+class TGTDistiller(keras.Model):
+    """Trains `student` on real data plus teacher-labelled samples explored with a generator.
+
+    Teacher Guided Training (Zaheer et al., ICLR 2023, arXiv 2208.06825). Each `train_step`:
+    encode the real batch `z = Enc(x)`; perturb `z + sigma * eps`; for "gradient" exploration
+    take `num_steps` ascent steps of size `step_size` on the student-teacher disagreement
+    (`tgt_keras.core.exploration` documents the choices the paper leaves open); decode; let the
+    labeler label the decoded images; update the student once on real + synthetic examples
+    (`tgt_keras.core.losses.tgt_loss`). The labeler and the generator are frozen.
+
+    Args:
+        student: the Keras model to train; returns logits `[N, num_classes]`.
+        labeler: teacher classifier, a `KerasLabeler` or `HubLabeler`.
+        generator: teacher generator, a `HubGenerator` or `KerasGenerator`.
+        exploration: "gradient" (noise then ascent) or "random" (noise only).
+        sigma: std of the Gaussian perturbation of the latents (the paper's sigma).
+        step_size: ascent step size (the paper's eta); unused by "random".
+        num_steps: ascent steps (the paper's K); unused by "random"; 0 equals "random".
+        normalize_gradient: L2-normalise each example's latent gradient before a step.
+        real_loss_weight: weight of the cross-entropy on real labels.
+        real_distillation_weight: weight of the distillation term on real data (0 disables it
+            and saves the labeler's forward pass on real data).
+        synthetic_loss_weight: weight of the distillation term on the synthetic batch.
+        temperature: softmax temperature of the distillation terms and of the disagreement.
+        synthetic_per_real: synthetic examples per real example (each real latent is repeated
+            this many times before the noise).
+        input_format: format of the real images given to `fit` (also the student's input).
+            Defaults to the student's input shape with values in [0, 1].
+        seed: seed of the exploration noise.
+
+    Example:
+    >>> distiller = TGTDistiller(student, KerasLabeler(teacher, value_range=(0, 1)),
+    ...                          generator, sigma=0.5, step_size=1.0, num_steps=3)  # doctest: +SKIP
+    >>> distiller.compile(optimizer="adam", metrics=["accuracy"])  # doctest: +SKIP
+    >>> distiller.fit(train_ds, epochs=5)  # doctest: +SKIP
+    >>> distiller.student.save("student.keras")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        student: keras.Model,
+        labeler: Labeler,
+        generator: Generator,
+        exploration: str = "gradient",
+        sigma: float = 0.5,
+        step_size: float = 1.0,
+        num_steps: int = 3,
+        normalize_gradient: bool = True,
+        real_loss_weight: float = 1.0,
+        real_distillation_weight: float = 0.0,
+        synthetic_loss_weight: float = 1.0,
+        temperature: float = 1.0,
+        synthetic_per_real: int = 1,
+        input_format: ImageFormat | None = None,
+        seed: int | None = None,
+        name: str = "tgt_distiller",
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        if not isinstance(student, keras.Model):
+            raise TypeError(
+                f"`student` must be a Keras model. Received: student={student!r} "
+                f"of type {type(student).__name__}"
+            )
+        self.labeler = as_labeler(labeler)
+        self.generator = as_generator(generator)
+        if exploration not in EXPLORATION_MODES:
+            raise ValueError(
+                f"`exploration` must be one of {EXPLORATION_MODES}. "
+                f"Received: exploration={exploration!r}"
+            )
+        self.exploration = exploration
+        self.sigma = _check_number("sigma", sigma, 0)
+        self.step_size = _check_number("step_size", step_size, 0)
+        self.num_steps = _check_number("num_steps", num_steps, 0, integer=True)
+        if not isinstance(normalize_gradient, bool):
+            raise TypeError(
+                "`normalize_gradient` must be a bool. "
+                f"Received: normalize_gradient={normalize_gradient!r}"
+            )
+        self.normalize_gradient = normalize_gradient
+        self.real_loss_weight = _check_number("real_loss_weight", real_loss_weight, 0)
+        self.real_distillation_weight = _check_number(
+            "real_distillation_weight", real_distillation_weight, 0
+        )
+        self.synthetic_loss_weight = _check_number(
+            "synthetic_loss_weight", synthetic_loss_weight, 0
+        )
+        self.temperature = _check_number("temperature", temperature, 0, exclusive=True)
+        self.synthetic_per_real = _check_number(
+            "synthetic_per_real", synthetic_per_real, 1, integer=True
+        )
+        self.seed = seed
+
+        self.student = student
+        self.input_format = self._resolve_input_format(student, input_format)
+        student_classes = student.output_shape[-1]
+        if student_classes != self.labeler.num_classes:
+            raise ValueError(
+                "The student and the labeler must predict the same classes: the labeler has "
+                f"num_classes={self.labeler.num_classes}, the student returns "
+                f"{student_classes} (student.output_shape={student.output_shape})."
+            )
+
+        self._seed_generator = keras.random.SeedGenerator(seed)
+        self._trackers = {n: keras.metrics.Mean(name=n) for n in METRIC_NAMES}
+
+    @staticmethod
+    def _resolve_input_format(student, input_format):
+        try:
+            shape = tuple(student.input_shape[1:])
+        except (AttributeError, ValueError):
+            shape = None
+        if input_format is None:
+            return ImageFormat.from_shape(student.input_shape, (0.0, 1.0), name="student")
+        input_format = as_image_format(input_format, "input_format")
+        if shape is not None and shape != input_format.shape:
+            raise ValueError(
+                "`input_format` must match the student's input shape "
+                f"{shape}. Received: input_format.shape={input_format.shape}"
+            )
+        return input_format
+
+    # --- Keras API -------------------------------------------------------------------------
+
+    def call(self, inputs, training=None):
+        return self.student(inputs, training=training)
+
+    @property
+    def metrics(self):
+        metrics = list(self._trackers.values())
+        if self._compile_metrics is not None:
+            metrics.append(self._compile_metrics)
+        return metrics
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x = tf.cast(x, tf.float32)
+        teacher_real = None
+        if self.real_distillation_weight > 0:
+            teacher_real = tf.stop_gradient(
+                self.labeler.logits(convert_images(x, self.input_format, self.labeler.input_format))
+            )
+        explored = self._explore(x)
+        synthetic = convert_images(explored.images, self.generator.output_format,
+                                   self.input_format)
+
+        num_real = tf.shape(x)[0]
+        with tf.GradientTape() as tape:
+            logits = self.student(tf.concat([x, synthetic], axis=0), training=True)
+            student_real, student_synthetic = logits[:num_real], logits[num_real:]
+            losses = self._losses(y, student_real, sample_weight, teacher_real,
+                                  student_synthetic, explored.teacher_logits)
+            total = losses["total"]
+            if self.student.losses:
+                total = total + tf.add_n(self.student.losses)
+        variables = self.student.trainable_variables
+        gradients = tape.gradient(total, variables)
+        self.optimizer.apply(gradients, variables)
+
+        agreement = tf.cast(
+            tf.equal(tf.argmax(student_synthetic, -1), tf.argmax(explored.teacher_logits, -1)),
+            tf.float32,
+        )
+        self._update(
+            loss=total,
+            real_loss=losses["real"],
+            real_distillation_loss=losses["real_distillation"],
+            synthetic_loss=losses["synthetic"],
+            synthetic_agreement=tf.reduce_mean(agreement),
+            disagreement_before=tf.reduce_mean(explored.disagreement_before),
+            disagreement_after=tf.reduce_mean(explored.disagreement_after),
+            rejected_steps=tf.cast(explored.rejected_steps, tf.float32),
+        )
+        return self._results(self._compiled_metric_results(y, student_real, sample_weight))
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        logits = self.student(tf.cast(x, tf.float32), training=False)
+        losses = self._losses(y, logits, sample_weight)
+        self._update(loss=losses["total"], real_loss=losses["real"])
+        results = self._compiled_metric_results(y, logits, sample_weight)
+        return self._results(results, names=("loss", "real_loss"))
+
+    # --- the steps' pieces -----------------------------------------------------------------
+
+    def _explore(self, x):
+        """Encodes the real batch and explores around it; see `tgt_keras.core.exploration`."""
+        latents = self.generator.encode(
+            convert_images(x, self.input_format, self.generator.input_format)
+        )
+        latents = tf.stop_gradient(tf.cast(latents, tf.float32))
+        if self.synthetic_per_real > 1:
+            latents = tf.repeat(latents, self.synthetic_per_real, axis=0)
+        noise = keras.random.normal(tf.shape(latents), seed=self._seed_generator)
+        gen_format = self.generator.output_format
+        return explore(
+            latents,
+            noise,
+            decode=self.generator.decode,
+            teacher_logits=lambda images: self.labeler.logits(
+                convert_images(images, gen_format, self.labeler.input_format)
+            ),
+            student_logits=lambda images: self.student(
+                convert_images(images, gen_format, self.input_format), training=False
+            ),
+            mode=self.exploration,
+            sigma=self.sigma,
+            step_size=self.step_size,
+            num_steps=self.num_steps,
+            temperature=self.temperature,
+            normalize_gradient=self.normalize_gradient,
+        )
+
+    def _losses(self, y, student_real, sample_weight, teacher_real=None,
+                student_synthetic=None, teacher_synthetic=None):
+        return tgt_loss(
+            y=y,
+            student_real_logits=student_real,
+            student_synthetic_logits=student_synthetic,
+            teacher_real_logits=teacher_real,
+            teacher_synthetic_logits=teacher_synthetic,
+            sample_weight=sample_weight,
+            real_loss_weight=self.real_loss_weight,
+            real_distillation_weight=self.real_distillation_weight,
+            synthetic_loss_weight=self.synthetic_loss_weight,
+            temperature=self.temperature,
+        )
+
+    def _update(self, **values):
+        for name, value in values.items():
+            self._trackers[name].update_state(value)
+
+    def _compiled_metric_results(self, y, logits, sample_weight):
+        if self._compile_metrics is None:
+            return {}
+        self._compile_metrics.update_state(y, logits, sample_weight)
+        return self._compile_metrics.result()
+
+    def _results(self, compiled, names=METRIC_NAMES):
+        results = {name: self._trackers[name].result() for name in names}
+        results.update(compiled)
+        return results
+
+    # --- serialization ---------------------------------------------------------------------
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "student": keras.saving.serialize_keras_object(self.student),
+            "labeler": keras.saving.serialize_keras_object(self.labeler),
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "exploration": self.exploration,
+            "sigma": self.sigma,
+            "step_size": self.step_size,
+            "num_steps": self.num_steps,
+            "normalize_gradient": self.normalize_gradient,
+            "real_loss_weight": self.real_loss_weight,
+            "real_distillation_weight": self.real_distillation_weight,
+            "synthetic_loss_weight": self.synthetic_loss_weight,
+            "temperature": self.temperature,
+            "synthetic_per_real": self.synthetic_per_real,
+            "input_format": self.input_format.get_config(),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("student", "labeler", "generator"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        config["input_format"] = ImageFormat.from_config(config["input_format"])
+        return cls(**config)

@@ -1,0 +1,115 @@
+"""Latent-space exploration: the part of TGT that finds new inputs for the student.
+
+Paper, step 2. From the encoded latents `z` of a real batch:
+- random:   `z' = z + sigma * eps`, `eps ~ N(0, I)`;
+- gradient: from `z'`, `num_steps` (K) steps `z <- z + step_size * g(z)` of ascent on the
+  student-teacher disagreement `D(h(Dec(z)), f(Dec(z)))`.
+
+Choices the paper leaves open, and ours (each an argument of `TGTDistiller`):
+- `D` is the per-example KL divergence `KL(softmax(h/T) || softmax(f/T))`, temperature `T`.
+- The gradient flows through the decoder, the labeler and the student (all frozen here; only
+  the latents move). The student runs in inference mode (`training=False`).
+- `g` is each example's gradient divided by its L2 norm (`normalize_gradient=True`), so
+  `step_size` is a distance in latent space whatever the scale of `D`; with
+  `normalize_gradient=False` it is the raw gradient.
+- No projection back to a latent ball.
+- A step that produces a non-finite latent is rejected for that example (it keeps its previous
+  latent); the number of rejected steps is reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import tensorflow as tf
+
+from tgt_keras.core.losses import kl_divergence
+
+EXPLORATION_MODES = ("random", "gradient")
+# Keeps the normalised gradient finite when an example's gradient is exactly zero.
+_NORM_EPSILON = 1e-12
+
+
+@dataclasses.dataclass
+class ExplorationResult:
+    """What exploration returns: explored latents, their decoded images and their labels."""
+
+    latents: tf.Tensor
+    images: tf.Tensor  # decoded, in the generator's output format
+    teacher_logits: tf.Tensor  # labeler logits on `images`, no gradient
+    disagreement_before: tf.Tensor  # per-example D at the perturbed start point
+    disagreement_after: tf.Tensor  # per-example D at the explored point
+    rejected_steps: tf.Tensor  # scalar count of non-finite steps rejected
+
+
+def normalize_per_example(gradient: tf.Tensor) -> tf.Tensor:
+    """Divides each row of `gradient` by its L2 norm."""
+    norm = tf.norm(gradient, axis=-1, keepdims=True)
+    return gradient / (norm + _NORM_EPSILON)
+
+
+def explore(
+    latents: tf.Tensor,
+    noise: tf.Tensor,
+    *,
+    decode: Callable[[tf.Tensor], tf.Tensor],
+    teacher_logits: Callable[[tf.Tensor], tf.Tensor],
+    student_logits: Callable[[tf.Tensor], tf.Tensor],
+    mode: str = "gradient",
+    sigma: float = 0.5,
+    step_size: float = 1.0,
+    num_steps: int = 3,
+    temperature: float = 1.0,
+    normalize_gradient: bool = True,
+) -> ExplorationResult:
+    """Perturbs `latents` with noise, then (mode "gradient") ascends the disagreement.
+
+    Args:
+        latents: `[N, latent_dim]` encoded real examples.
+        noise: standard normal noise of the same shape (passed in so the caller owns the RNG).
+        decode: latents -> images (generator output format).
+        teacher_logits: images (generator format) -> labeler logits.
+        student_logits: images (generator format) -> student logits (inference mode).
+        mode: "random" (noise only; `step_size` and `num_steps` unused) or "gradient".
+        sigma: noise scale.
+        step_size: ascent step size (eta).
+        num_steps: number of ascent steps (K); 0 makes "gradient" equal "random".
+        temperature: softmax temperature of the disagreement.
+        normalize_gradient: L2-normalise each example's gradient before the step.
+
+    Returns:
+        An `ExplorationResult`.
+    """
+    z = latents + sigma * noise
+    before = None
+    rejected = tf.constant(0, tf.int32)
+    steps = num_steps if mode == "gradient" else 0
+    for _ in range(steps):
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(z)
+            images = decode(z)
+            disagreement = kl_divergence(
+                teacher_logits(images), student_logits(images), temperature
+            )
+        gradient = tape.gradient(tf.reduce_sum(disagreement), z)
+        if before is None:
+            before = disagreement
+        if normalize_gradient:
+            gradient = normalize_per_example(gradient)
+        candidate = z + step_size * gradient
+        finite = tf.reduce_all(tf.math.is_finite(candidate), axis=-1, keepdims=True)
+        rejected += tf.reduce_sum(tf.cast(~finite, tf.int32))
+        z = tf.where(finite, candidate, z)
+    z = tf.stop_gradient(z)
+    images = tf.stop_gradient(decode(z))
+    labels = tf.stop_gradient(teacher_logits(images))
+    after = kl_divergence(labels, tf.stop_gradient(student_logits(images)), temperature)
+    return ExplorationResult(
+        latents=z,
+        images=images,
+        teacher_logits=labels,
+        disagreement_before=tf.stop_gradient(after if before is None else before),
+        disagreement_after=after,
+        rejected_steps=rejected,
+    )

@@ -1,0 +1,65 @@
+"""Named teacher presets: handle, signature names and the declared image formats.
+
+Configs and examples refer to teachers by preset name, never by raw URL, so tests can swap a
+local SavedModel in with `handle=...`. The BigBiGAN values below are facts from BigBiGAN's own
+TF-Hub documentation (latent 120; `encode` takes 256x256x3 in [-1, 1] and returns `z_sample`;
+`generate` returns `default` 128x128x3 or `upsampled` 256x256x3 in [-1, 1]); they are not
+settings of the TGT paper.
+"""
+
+from __future__ import annotations
+
+from tgt_keras.teachers.image_format import ImageFormat
+
+_BIGBIGAN_OUTPUTS = {
+    "default": ImageFormat(128, 128, 3, (-1.0, 1.0)),
+    "upsampled": ImageFormat(256, 256, 3, (-1.0, 1.0)),
+}
+
+GENERATOR_PRESETS: dict[str, dict] = {
+    "bigbigan-resnet50": {
+        "handle": "https://tfhub.dev/deepmind/bigbigan-resnet50/1",
+        "latent_dim": 120,
+        "input_format": ImageFormat(256, 256, 3, (-1.0, 1.0)),
+        "encode_signature": "encode",
+        "encode_input": "x",
+        "encode_output": "z_sample",
+        "generate_signature": "generate",
+        "generate_input": "z",
+    },
+    "bigbigan-revnet50x4": {
+        "handle": "https://tfhub.dev/deepmind/bigbigan-revnet50x4/1",
+        "latent_dim": 120,
+        "input_format": ImageFormat(256, 256, 3, (-1.0, 1.0)),
+        "encode_signature": "encode",
+        "encode_input": "x",
+        "encode_output": "z_sample",
+        "generate_signature": "generate",
+        "generate_input": "z",
+    },
+}
+
+
+def generator_preset_kwargs(name: str, output: str = "default") -> dict:
+    """Returns `HubGenerator` constructor arguments for preset `name`.
+
+    Args:
+        name: one of `GENERATOR_PRESETS`.
+        output: which decoder output to use: `"default"` (128x128) or `"upsampled"` (256x256).
+
+    Raises:
+        ValueError: for an unknown preset or output.
+    """
+    if name not in GENERATOR_PRESETS:
+        raise ValueError(
+            f"Unknown generator preset. Expected one of {sorted(GENERATOR_PRESETS)}. "
+            f"Received: name={name!r}"
+        )
+    if output not in _BIGBIGAN_OUTPUTS:
+        raise ValueError(
+            f"`output` must be one of {sorted(_BIGBIGAN_OUTPUTS)}. Received: output={output!r}"
+        )
+    kwargs = dict(GENERATOR_PRESETS[name])
+    kwargs["generate_output"] = output
+    kwargs["output_format"] = _BIGBIGAN_OUTPUTS[output]
+    return kwargs
