@@ -7,7 +7,7 @@ import numbers
 import keras
 import tensorflow as tf
 
-from tgt_keras.core.exploration import EXPLORATION_MODES, explore
+from tgt_keras.core.exploration import EXPLORATION_MODES, ExplorationResult, explore
 from tgt_keras.core.losses import tgt_loss
 from tgt_keras.teachers.generator import Generator, as_generator
 from tgt_keras.teachers.image_format import ImageFormat, as_image_format, convert_images
@@ -146,7 +146,7 @@ class TGTDistiller(keras.Model):
             )
 
         self._seed_generator = keras.random.SeedGenerator(seed)
-        self._trackers = {n: keras.metrics.Mean(name=n) for n in METRIC_NAMES}
+        self._tgt_metrics = {n: keras.metrics.Mean(name=n) for n in METRIC_NAMES}
 
     @staticmethod
     def _resolve_input_format(student, input_format):
@@ -171,7 +171,7 @@ class TGTDistiller(keras.Model):
 
     @property
     def metrics(self):
-        metrics = list(self._trackers.values())
+        metrics = list(self._tgt_metrics.values())
         if self._compile_metrics is not None:
             metrics.append(self._compile_metrics)
         return metrics
@@ -184,7 +184,7 @@ class TGTDistiller(keras.Model):
             teacher_real = tf.stop_gradient(
                 self.labeler.logits(convert_images(x, self.input_format, self.labeler.input_format))
             )
-        explored = self._explore(x)
+        explored = self.explore_batch(x)
         synthetic = convert_images(explored.images, self.generator.output_format,
                                    self.input_format)
 
@@ -192,7 +192,7 @@ class TGTDistiller(keras.Model):
         with tf.GradientTape() as tape:
             logits = self.student(tf.concat([x, synthetic], axis=0), training=True)
             student_real, student_synthetic = logits[:num_real], logits[num_real:]
-            losses = self._losses(y, student_real, sample_weight, teacher_real,
+            losses = self._loss_terms(y, student_real, sample_weight, teacher_real,
                                   student_synthetic, explored.teacher_logits)
             total = losses["total"]
             if self.student.losses:
@@ -220,15 +220,19 @@ class TGTDistiller(keras.Model):
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         logits = self.student(tf.cast(x, tf.float32), training=False)
-        losses = self._losses(y, logits, sample_weight)
+        losses = self._loss_terms(y, logits, sample_weight)
         self._update(loss=losses["total"], real_loss=losses["real"])
         results = self._compiled_metric_results(y, logits, sample_weight)
         return self._results(results, names=("loss", "real_loss"))
 
     # --- the steps' pieces -----------------------------------------------------------------
 
-    def _explore(self, x):
-        """Encodes the real batch and explores around it; see `tgt_keras.core.exploration`."""
+    def explore_batch(self, x) -> ExplorationResult:
+        """Encodes a real batch (in `input_format`) and explores around it.
+
+        Used by `train_step`; public so callbacks and plots can show the explored samples.
+        See `tgt_keras.core.exploration` for the method and its open choices.
+        """
         latents = self.generator.encode(
             convert_images(x, self.input_format, self.generator.input_format)
         )
@@ -255,7 +259,7 @@ class TGTDistiller(keras.Model):
             normalize_gradient=self.normalize_gradient,
         )
 
-    def _losses(self, y, student_real, sample_weight, teacher_real=None,
+    def _loss_terms(self, y, student_real, sample_weight, teacher_real=None,
                 student_synthetic=None, teacher_synthetic=None):
         return tgt_loss(
             y=y,
@@ -272,7 +276,7 @@ class TGTDistiller(keras.Model):
 
     def _update(self, **values):
         for name, value in values.items():
-            self._trackers[name].update_state(value)
+            self._tgt_metrics[name].update_state(value)
 
     def _compiled_metric_results(self, y, logits, sample_weight):
         if self._compile_metrics is None:
@@ -281,7 +285,7 @@ class TGTDistiller(keras.Model):
         return self._compile_metrics.result()
 
     def _results(self, compiled, names=METRIC_NAMES):
-        results = {name: self._trackers[name].result() for name in names}
+        results = {name: self._tgt_metrics[name].result() for name in names}
         results.update(compiled)
         return results
 

@@ -92,7 +92,9 @@ def explore(
             disagreement = kl_divergence(
                 teacher_logits(images), student_logits(images), temperature
             )
-        gradient = tape.gradient(tf.reduce_sum(disagreement), z)
+            # Summing keeps each example's gradient its own: examples do not interact.
+            objective = tf.reduce_sum(disagreement)
+        gradient = tape.gradient(objective, z)
         if before is None:
             before = disagreement
         if normalize_gradient:

@@ -1,0 +1,83 @@
+"""Shared fixtures: seeding and tiny teachers/students (dims 1-16, so every test runs in seconds)."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from tgt_keras import ImageFormat, KerasGenerator, KerasLabeler  # noqa: E402
+
+NUM_CLASSES = 3
+LATENT_DIM = 4
+IMAGE_SHAPE = (8, 8, 1)
+
+
+@pytest.fixture(autouse=True)
+def seed_everything():
+    """Seeds Python, NumPy, TensorFlow and Keras so every test is reproducible."""
+    keras.utils.set_random_seed(0)
+    yield
+
+
+def make_encoder(latent_dim=LATENT_DIM, shape=IMAGE_SHAPE, name="encoder"):
+    return keras.Sequential(
+        [keras.Input(shape), keras.layers.Flatten(), keras.layers.Dense(latent_dim)], name=name
+    )
+
+
+def make_decoder(latent_dim=LATENT_DIM, shape=IMAGE_SHAPE, name="decoder"):
+    return keras.Sequential(
+        [
+            keras.Input((latent_dim,)),
+            keras.layers.Dense(int(np.prod(shape)), activation="tanh"),
+            keras.layers.Reshape(shape),
+        ],
+        name=name,
+    )
+
+
+def make_classifier(shape=IMAGE_SHAPE, num_classes=NUM_CLASSES, hidden=8, name="classifier"):
+    return keras.Sequential(
+        [
+            keras.Input(shape),
+            keras.layers.Flatten(),
+            keras.layers.Dense(hidden, activation="relu"),
+            keras.layers.Dense(num_classes),
+        ],
+        name=name,
+    )
+
+
+@pytest.fixture
+def generator():
+    """KerasGenerator: 8x8x1 images in [-1, 1] <-> 4 latents, tanh decoder."""
+    return KerasGenerator(make_encoder(), make_decoder(), value_range=(-1.0, 1.0))
+
+
+@pytest.fixture
+def labeler():
+    """Teacher KerasLabeler: 8x8x1 images in [0, 1] -> 3 logits."""
+    return KerasLabeler(make_classifier(name="teacher"), value_range=(0.0, 1.0))
+
+
+@pytest.fixture
+def student():
+    """Student: 8x8x1 images in [0, 1] -> 3 logits (smaller than the teacher)."""
+    return make_classifier(hidden=4, name="student")
+
+
+@pytest.fixture
+def tiny_data():
+    """16 images 8x8x1 in [0, 1] with integer labels in {0, 1, 2}."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.0, 1.0, (16, *IMAGE_SHAPE)).astype("float32")
+    y = rng.integers(0, NUM_CLASSES, 16).astype("int32")
+    return x, y
+
+
+@pytest.fixture
+def student_format():
+    return ImageFormat(*IMAGE_SHAPE, (0.0, 1.0))
