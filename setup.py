@@ -28,6 +28,7 @@ setup(
         "tensorflow-text>=2.21,<2.22",
         "keras-tuner>=1.4.7,<2",
         "numpy>=1.26,<3",
+        "tensorboard>=2.20,<3",
         "matplotlib>=3.8,<4",
         "tqdm>=4.66,<5",
         "pyyaml>=6,<7",

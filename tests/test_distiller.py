@@ -305,8 +305,9 @@ def test_seed_makes_training_reproducible(student, labeler, generator, tiny_data
     def train(seed):
         model = clone(student)
         distiller = TGTDistiller(model, labeler, generator, sigma=1.0, num_steps=1, seed=seed)
-        distiller.compile(optimizer=keras.optimizers.SGD(0.5))
-        distiller.fit(*tiny_data, batch_size=8, epochs=1, verbose=0, shuffle=False)
+        distiller.compile(optimizer=keras.optimizers.SGD(0.5), run_eagerly=True)
+        distiller.train_on_batch(*tiny_data)
+        distiller.train_on_batch(*tiny_data)
         return model.get_weights()[0]
 
     np.testing.assert_array_equal(train(3), train(3))
@@ -362,11 +363,12 @@ def test_predict_is_the_student(student, labeler, generator):
     np.testing.assert_allclose(distiller.predict(x, verbose=0), student(x).numpy(), rtol=1e-6)
 
 
-def test_jit_compiled_fit_matches_eager_graph_fit(student, labeler, generator, tiny_data):
+def test_jit_compiled_fit_matches_graph_fit(student, labeler, generator, tiny_data):
+    # sigma = 0 keeps the step deterministic: the stateless RNG draws different noise under XLA.
     def train(jit):
         model = clone(student)
-        distiller = TGTDistiller(model, labeler, generator, num_steps=2, synthetic_per_real=2,
-                                 real_distillation_weight=0.5, seed=0)
+        distiller = TGTDistiller(model, labeler, generator, sigma=0.0, num_steps=2,
+                                 synthetic_per_real=2, real_distillation_weight=0.5)
         distiller.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=jit)
         history = distiller.fit(*tiny_data, batch_size=8, epochs=1, verbose=0, shuffle=False)
         return model.get_weights(), history.history
@@ -374,8 +376,19 @@ def test_jit_compiled_fit_matches_eager_graph_fit(student, labeler, generator, t
     (jit_weights, jit_logs), (weights, logs) = train(True), train(False)
     assert set(jit_logs) == set(METRIC_NAMES)
     for a, b in zip(jit_weights, weights, strict=True):
-        np.testing.assert_allclose(a, b, atol=1e-4)
-    np.testing.assert_allclose(jit_logs["loss"], logs["loss"], rtol=1e-4)
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    for name in METRIC_NAMES:
+        np.testing.assert_allclose(jit_logs[name], logs[name], rtol=1e-4, atol=1e-6)
+
+
+def test_jit_compiled_fit_with_noise(student, labeler, generator, tiny_data):
+    distiller = TGTDistiller(student, labeler, generator, sigma=0.5, num_steps=1, seed=0)
+    distiller.compile(optimizer="adam", jit_compile=True, metrics=["accuracy"])
+    history = distiller.fit(*tiny_data, batch_size=8, epochs=1, verbose=0)
+    assert set(history.history) == set(METRIC_NAMES) | {"accuracy"}
+    assert all(np.all(np.isfinite(v)) for v in history.history.values())
+    assert history.history["rejected_steps"] == [0.0]
+    assert history.history["synthetic_loss"][0] > 0
 
 
 def test_synthetic_per_real_two_trains(student, labeler, generator, tiny_data):

@@ -52,8 +52,8 @@ class DemoConfig:
     seed: int = 0
     max_count: int = 500
     imbalance_ratio: float = 100.0
-    steps: int = 2000
-    epochs: int = 10  # `steps` are split into this many Keras epochs (for logs only)
+    steps: int = 1000
+    epochs: int = 5  # `steps` are split into this many Keras epochs (for logs only)
     batch_size: int = 64
     learning_rate: float = 1e-3
     student_filters: tuple[int, int] = (16, 32)
@@ -171,8 +171,14 @@ def _sample_grid(distillers: dict, teachers, x_real, path: Path) -> bytes:
     return plots.image_grid(rows, path, "Teacher labels on real, reconstructed and explored images")
 
 
-def run_demo(config: DemoConfig = DemoConfig(), methods=METHODS) -> dict:
+def run_demo(config: DemoConfig = DemoConfig(), methods=METHODS, teachers=None) -> dict:
     """Runs the demo, prints the results table and writes JSON, PNGs and TensorBoard logs.
+
+    Args:
+        config: the demo settings.
+        methods: which of `METHODS` to train.
+        teachers: an `OfflineTeachers`; by default the cached Fashion-MNIST teachers (trained
+            on first use).
 
     Returns:
         The results dict (also written to `<output_dir>/results.json`).
@@ -182,7 +188,8 @@ def run_demo(config: DemoConfig = DemoConfig(), methods=METHODS) -> dict:
         raise ValueError(f"`methods` must be a subset of {METHODS}. Received: {unknown}")
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    teachers = fashion_mnist_teachers()
+    if teachers is None:
+        teachers = fashion_mnist_teachers()
 
     x_train, y_train = load_fashion_mnist("train")
     x_test, y_test = load_fashion_mnist("test")

@@ -39,10 +39,12 @@ GENERATOR_FORMAT = ImageFormat(28, 28, 1, (-1.0, 1.0))
 
 RECIPE = {
     "version": 1,
-    "data": "fashion-mnist (Debian dataset-fashion-mnist), 60k train",
+    "data": "fashion-mnist (Debian dataset-fashion-mnist)",
+    "train_examples": None,  # None: all 60,000 training images
     "labeler": {"filters": [16, 32], "dense": 128, "dropout": 0.3, "epochs": 5,
                 "batch_size": 128, "learning_rate": 1e-3, "seed": 0},
-    "generator": {"latent_dim": 32, "width": 32, "noise_var": 0.05, "beta": 1.0, "epochs": 10,
+    "generator": {"latent_dim": 32, "hidden": [512, 256], "noise_var": 0.05, "beta": 1.0,
+                  "epochs": 15,
                   "batch_size": 128, "learning_rate": 1e-3, "seed": 0},
 }
 
@@ -95,8 +97,9 @@ def _train_labeler(x, y, config, verbose) -> keras.Model:
 def _train_generator(x_unit, config, verbose):
     keras.utils.set_random_seed(config["seed"])
     shape = GENERATOR_FORMAT.shape
-    encoder = build_vae_encoder(shape, config["latent_dim"], config["width"])
-    decoder = build_vae_decoder(shape, config["latent_dim"], config["width"])
+    hidden = tuple(config["hidden"])
+    encoder = build_vae_encoder(shape, config["latent_dim"], hidden)
+    decoder = build_vae_decoder(shape, config["latent_dim"], hidden[::-1])
     vae = VAE(encoder, decoder, noise_var=config["noise_var"], beta=config["beta"])
     vae.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]))
     x = x_unit * 2.0 - 1.0
@@ -134,33 +137,38 @@ def _load(directory: Path) -> OfflineTeachers:
 
 
 def fashion_mnist_teachers(cache: str | os.PathLike | None = None, force: bool = False,
-                           verbose: int | str = "auto") -> OfflineTeachers:
+                           verbose: int | str = "auto", recipe: dict | None = None
+                           ) -> OfflineTeachers:
     """Returns the cached Fashion-MNIST teachers, training them first if needed (~3-5 min).
 
     Args:
         cache: cache root (default `$TGT_KERAS_CACHE` or `~/.cache/tgt_keras`).
         force: retrain even when a cached copy exists.
         verbose: Keras verbosity of the training progress bars.
+        recipe: replaces `RECIPE` (tests use a tiny one); its fingerprint names the cache entry.
 
     Example:
     >>> teachers = fashion_mnist_teachers()  # doctest: +SKIP
     >>> teachers.report["teacher_test_accuracy"]  # doctest: +SKIP
     """
+    recipe = RECIPE if recipe is None else recipe
     root = Path(cache) if cache is not None else cache_dir()
-    directory = root / "teachers" / f"fashion_mnist-{fingerprint()}"
+    directory = root / "teachers" / f"fashion_mnist-{fingerprint(recipe)}"
     if directory.is_dir() and not force:
         return _load(directory)
 
     x_train, y_train = load_fashion_mnist("train")
+    if recipe["train_examples"] is not None:
+        x_train, y_train = x_train[: recipe["train_examples"]], y_train[: recipe["train_examples"]]
     x_unit = _to_unit(x_train)
     timings = {}
     print(f"Training the offline teacher labeler (CNN, {len(x_train)} images) ...", flush=True)
     start = time.perf_counter()
-    model = _train_labeler(x_unit, y_train, RECIPE["labeler"], verbose)
+    model = _train_labeler(x_unit, y_train, recipe["labeler"], verbose)
     timings["labeler_train_seconds"] = time.perf_counter() - start
     print("Training the offline teacher generator (VAE, no labels) ...", flush=True)
     start = time.perf_counter()
-    encoder, decoder = _train_generator(x_unit, RECIPE["generator"], verbose)
+    encoder, decoder = _train_generator(x_unit, recipe["generator"], verbose)
     timings["generator_train_seconds"] = time.perf_counter() - start
 
     root.mkdir(parents=True, exist_ok=True)
@@ -169,7 +177,7 @@ def fashion_mnist_teachers(cache: str | os.PathLike | None = None, force: bool =
     export_hub_generator(encoder, decoder, staging / "generator", GENERATOR_FORMAT)
     labeler = KerasLabeler(model, input_format=IMAGE_FORMAT)
     generator = HubGenerator(str(staging / "generator"), GENERATOR_FORMAT, GENERATOR_FORMAT)
-    report = {"recipe": RECIPE, "fingerprint": fingerprint(), **timings,
+    report = {"recipe": recipe, "fingerprint": fingerprint(recipe), **timings,
               **_measure(labeler, generator)}
     (staging / "report.json").write_text(json.dumps(report, indent=2))
     # Publish atomically: a crash mid-training never leaves a half-written cache entry.

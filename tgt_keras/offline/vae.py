@@ -1,4 +1,4 @@
-"""A small convolutional VAE: the offline stand-in for BigBiGAN's encoder and generator."""
+"""A small MLP VAE: the offline stand-in for BigBiGAN's encoder and generator."""
 
 from __future__ import annotations
 
@@ -6,28 +6,31 @@ import keras
 import tensorflow as tf
 
 
-def build_vae_encoder(image_shape=(28, 28, 1), latent_dim: int = 32, width: int = 32):
-    """Encoder `x -> (z_mean, z_log_var)` for images in [-1, 1] whose sides divide by 4."""
+def build_vae_encoder(image_shape=(28, 28, 1), latent_dim: int = 32, hidden=(512, 256)):
+    """MLP encoder `x -> (z_mean, z_log_var)` for images in [-1, 1].
+
+    Dense layers, not convolutions: on a 2-core CPU a convolutional VAE trained 10x slower
+    (measured: 159 ms vs ~15 ms a step of 128) and every TGT exploration step pays for the
+    decoder again.
+    """
     inputs = keras.Input(image_shape, name="x")
-    h = keras.layers.Conv2D(width, 3, strides=2, padding="same", activation="relu")(inputs)
-    h = keras.layers.Conv2D(2 * width, 3, strides=2, padding="same", activation="relu")(h)
-    h = keras.layers.Flatten()(h)
-    h = keras.layers.Dense(256, activation="relu")(h)
+    h = keras.layers.Flatten()(inputs)
+    for units in hidden:
+        h = keras.layers.Dense(units, activation="relu")(h)
     z_mean = keras.layers.Dense(latent_dim, name="z_mean")(h)
     z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(h)
     return keras.Model(inputs, [z_mean, z_log_var], name="vae_encoder")
 
 
-def build_vae_decoder(image_shape=(28, 28, 1), latent_dim: int = 32, width: int = 32):
-    """Decoder `z -> x` with a tanh output in [-1, 1]."""
-    h_size, w_size = image_shape[0] // 4, image_shape[1] // 4
+def build_vae_decoder(image_shape=(28, 28, 1), latent_dim: int = 32, hidden=(256, 512)):
+    """MLP decoder `z -> x` with a tanh output in [-1, 1]."""
     inputs = keras.Input((latent_dim,), name="z")
-    h = keras.layers.Dense(h_size * w_size * 2 * width, activation="relu")(inputs)
-    h = keras.layers.Reshape((h_size, w_size, 2 * width))(h)
-    h = keras.layers.Conv2DTranspose(2 * width, 3, strides=2, padding="same",
-                                     activation="relu")(h)
-    h = keras.layers.Conv2DTranspose(width, 3, strides=2, padding="same", activation="relu")(h)
-    outputs = keras.layers.Conv2D(image_shape[-1], 3, padding="same", activation="tanh")(h)
+    h = inputs
+    for units in hidden:
+        h = keras.layers.Dense(units, activation="relu")(h)
+    size = image_shape[0] * image_shape[1] * image_shape[2]
+    h = keras.layers.Dense(size, activation="tanh")(h)
+    outputs = keras.layers.Reshape(image_shape)(h)
     return keras.Model(inputs, outputs, name="vae_decoder")
 
 
