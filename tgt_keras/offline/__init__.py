@@ -1,6 +1,6 @@
 """Offline default teachers the package trains and caches itself (no download needed)."""
 
-from tgt_keras.offline.fashion_mnist_teachers import (
+from tgt_keras.offline.fashion_mnist import (
     GENERATOR_FORMAT,
     IMAGE_FORMAT,
     OfflineTeachers,
