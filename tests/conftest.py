@@ -1,4 +1,4 @@
-"""Shared fixtures: seeding and tiny teachers/students (dims 1-16, so every test runs in seconds)."""
+"""Shared fixtures: seeding, tiny teachers and a tiny student (dims 1-16, tests run in seconds)."""
 
 import os
 

@@ -52,8 +52,12 @@ class TinyBigBiGAN(tf.Module):
         default = tf.reshape(tf.tanh(tf.matmul(z, self.gen_w) + self.gen_b), [-1, 8, 8, 3])
         return {"default": default, "upsampled": tf.image.resize(default, (16, 16))}
 
-    @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 3], tf.float32, name="x"),
-                                  tf.TensorSpec([None, LATENT], tf.float32, name="z")])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, 8, 8, 3], tf.float32, name="x"),
+            tf.TensorSpec([None, LATENT], tf.float32, name="z"),
+        ]
+    )
     def discriminate(self, x, z):
         score_x = tf.matmul(tf.reshape(x, [-1, 8 * 8 * 3]), self.disc_x)
         score_z = tf.matmul(z, self.disc_z)
@@ -64,10 +68,15 @@ class TinyBigBiGAN(tf.Module):
 def bigbigan_path(tmp_path_factory):
     module = TinyBigBiGAN()
     path = str(tmp_path_factory.mktemp("bigbigan") / "tiny")
-    tf.saved_model.save(module, path, signatures={
-        "encode": module.encode, "generate": module.generate,
-        "discriminate": module.discriminate,
-    })
+    tf.saved_model.save(
+        module,
+        path,
+        signatures={
+            "encode": module.encode,
+            "generate": module.generate,
+            "discriminate": module.discriminate,
+        },
+    )
     return path
 
 
@@ -90,8 +99,7 @@ def test_fixture_has_bigbigan_signatures(bigbigan_path):
     assert sorted(module.signatures) == ["discriminate", "encode", "generate"]
     enc = module.signatures["encode"]
     assert sorted(enc.structured_input_signature[1]) == ["x"]
-    assert sorted(enc.structured_outputs) == ["avepool_feat", "bn_crelu_feat", "z_mean",
-                                              "z_sample"]
+    assert sorted(enc.structured_outputs) == ["avepool_feat", "bn_crelu_feat", "z_mean", "z_sample"]
     gen = module.signatures["generate"]
     assert sorted(gen.structured_outputs) == ["default", "upsampled"]
     disc = module.signatures["discriminate"]
@@ -110,8 +118,11 @@ def test_preset_kwargs_match_bigbigan_documentation():
     assert upsampled["generate_output"] == "upsampled"
     assert upsampled["output_format"] == ImageFormat(256, 256, 3, (-1, 1))
     assert "https://" in GENERATOR_PRESETS["bigbigan-revnet50x4"]["handle"]
-    with pytest.raises(ValueError, match=r"Unknown generator preset\. Expected one of "
-                                         r"\['bigbigan-resnet50', 'bigbigan-revnet50x4'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"Unknown generator preset\. Expected one of "
+        r"\['bigbigan-resnet50', 'bigbigan-revnet50x4'\]",
+    ):
         generator_preset_kwargs("biggan")
     with pytest.raises(ValueError, match=r"`output` must be one of \['default', 'upsampled'\]"):
         generator_preset_kwargs("bigbigan-resnet50", output="small")
@@ -123,58 +134,73 @@ def test_preset_loads_fixture_default_output(bigbigan_path, reference_module):
     assert (gen.encode_output, gen.generate_output) == ("z_sample", "default")
     x = np.random.default_rng(0).uniform(-1, 1, (3, 16, 16, 3)).astype("float32")
     z = np.random.default_rng(1).standard_normal((3, LATENT)).astype("float32")
-    np.testing.assert_allclose(gen.encode(x).numpy(),
-                               reference_module.encode(x)["z_sample"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        gen.encode(x).numpy(), reference_module.encode(x)["z_sample"].numpy(), atol=1e-5
+    )
     decoded = gen.decode(z).numpy()
     assert decoded.shape == (3, 8, 8, 3)
-    np.testing.assert_allclose(decoded, reference_module.generate(z)["default"].numpy(),
-                               atol=1e-6)
+    np.testing.assert_allclose(decoded, reference_module.generate(z)["default"].numpy(), atol=1e-6)
 
 
 def test_preset_loads_fixture_upsampled_output(bigbigan_path, reference_module):
-    gen = load(bigbigan_path, generate_output="upsampled", output_format=UPSAMPLED_FORMAT)
+    gen = load(bigbigan_path, output="upsampled", output_format=UPSAMPLED_FORMAT)
+    assert gen.generate_output == "upsampled"
     z = np.random.default_rng(1).standard_normal((3, LATENT)).astype("float32")
     decoded = gen.decode(z).numpy()
     assert decoded.shape == (3, 16, 16, 3)
-    np.testing.assert_allclose(decoded, reference_module.generate(z)["upsampled"].numpy(),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        decoded, reference_module.generate(z)["upsampled"].numpy(), atol=1e-6
+    )
 
 
 def test_preset_real_sizes_do_not_fit_the_fixture(bigbigan_path):
     # The preset declares 256x256 inputs and 120 latents; the fixture is 16x16 with 8 latents.
-    with pytest.raises(ValueError, match=r"shape \(None, 16, 16, 3\), which does not match the "
-                                         r"declared format \(256, 256, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"shape \(None, 16, 16, 3\), which does not match the "
+        r"declared format \(256, 256, 3\)",
+    ):
         HubGenerator.from_preset("bigbigan-resnet50", handle=bigbigan_path)
     with pytest.raises(ValueError, match=r"takes latents of size 8\. Received: latent_dim=120"):
-        HubGenerator.from_preset("bigbigan-resnet50", handle=bigbigan_path,
-                                 input_format=ENCODE_FORMAT, output_format=DEFAULT_FORMAT)
+        HubGenerator.from_preset(
+            "bigbigan-resnet50",
+            handle=bigbigan_path,
+            input_format=ENCODE_FORMAT,
+            output_format=DEFAULT_FORMAT,
+        )
     with pytest.raises(ValueError, match=r"does not match the declared format \(128, 128, 3\)"):
-        HubGenerator.from_preset("bigbigan-resnet50", handle=bigbigan_path, latent_dim=LATENT,
-                                 input_format=ENCODE_FORMAT)
+        HubGenerator.from_preset(
+            "bigbigan-resnet50", handle=bigbigan_path, latent_dim=LATENT, input_format=ENCODE_FORMAT
+        )
 
 
 def tiny_labeler():
-    model = keras.Sequential([keras.Input(DEFAULT_FORMAT.shape), keras.layers.Flatten(),
-                              keras.layers.Dense(3)], name="labeler")
+    model = keras.Sequential(
+        [keras.Input(DEFAULT_FORMAT.shape), keras.layers.Flatten(), keras.layers.Dense(3)],
+        name="labeler",
+    )
     return KerasLabeler(model, input_format=DEFAULT_FORMAT)
 
 
 def tiny_student():
-    return keras.Sequential([keras.Input(STUDENT_FORMAT.shape), keras.layers.Flatten(),
-                             keras.layers.Dense(3)], name="student")
+    return keras.Sequential(
+        [keras.Input(STUDENT_FORMAT.shape), keras.layers.Flatten(), keras.layers.Dense(3)],
+        name="student",
+    )
 
 
 def data(n=12):
     rng = np.random.default_rng(3)
-    return (rng.uniform(0, 1, (n, *STUDENT_FORMAT.shape)).astype("float32"),
-            rng.integers(0, 3, n).astype("int32"))
+    return (
+        rng.uniform(0, 1, (n, *STUDENT_FORMAT.shape)).astype("float32"),
+        rng.integers(0, 3, n).astype("int32"),
+    )
 
 
 def test_first_step_synthetic_loss_through_all_conversions(bigbigan_path, reference_module):
     """sigma=0, K=0: the synthetic batch is Dec(Enc(x)) converted; pin the loss by hand."""
     gen, labeler, student = load(bigbigan_path), tiny_labeler(), tiny_student()
-    distiller = TGTDistiller(student, labeler, gen, exploration="random", sigma=0.0,
-                             num_steps=0)
+    distiller = TGTDistiller(student, labeler, gen, exploration="random", sigma=0.0, num_steps=0)
     distiller.compile(optimizer=keras.optimizers.SGD(0.1))
     x, y = data(4)
     # Student (8x8x1, [0,1]) -> encoder (16x16x3, [-1,1]): range, grey->RGB, resize up.
@@ -199,8 +225,7 @@ def test_short_fit_with_the_fixture_generator(bigbigan_path):
     variables = [getattr(module, n) for n in VARIABLE_NAMES]
     module_before = [v.numpy().copy() for v in variables]
     student_before = [w.copy() for w in student.get_weights()]
-    distiller = TGTDistiller(student, labeler, gen, sigma=0.5, step_size=0.5, num_steps=2,
-                             seed=0)
+    distiller = TGTDistiller(student, labeler, gen, sigma=0.5, step_size=0.5, num_steps=2, seed=0)
     distiller.compile(optimizer=keras.optimizers.SGD(0.1), metrics=["accuracy"])
     x, y = data(12)
     history = distiller.fit(x, y, batch_size=4, epochs=1, verbose=0)
@@ -214,5 +239,6 @@ def test_short_fit_with_the_fixture_generator(bigbigan_path):
         np.testing.assert_array_equal(before, after)
     for before, after in zip(module_before, variables, strict=True):
         np.testing.assert_array_equal(before, after.numpy())
-    assert any(not np.array_equal(b, a)
-               for b, a in zip(student_before, student.get_weights(), strict=True))
+    assert any(
+        not np.array_equal(b, a) for b, a in zip(student_before, student.get_weights(), strict=True)
+    )

@@ -5,13 +5,13 @@ import pytest
 
 from tgt_keras.data import (
     balanced_accuracy,
+    fashion_mnist,
     load_fashion_mnist,
     long_tail_counts,
     long_tail_indices,
     per_class_accuracy,
     shot_accuracies,
 )
-from tgt_keras.data import fashion_mnist
 
 
 def test_fashion_mnist_test_split_is_balanced_uint8():

@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import make_classifier, make_decoder
 
-from conftest import make_classifier, make_decoder, make_encoder
 from tgt_keras import (
     METRIC_NAMES,
     ImageFormat,
@@ -26,8 +26,10 @@ def clone(model):
 
 def batch(n=8, seed=0):
     rng = np.random.default_rng(seed)
-    return (rng.uniform(0, 1, (n, 8, 8, 1)).astype("float32"),
-            rng.integers(0, 3, n).astype("int32"))
+    return (
+        rng.uniform(0, 1, (n, 8, 8, 1)).astype("float32"),
+        rng.integers(0, 3, n).astype("int32"),
+    )
 
 
 def sgd_update(model, loss_fn, learning_rate):
@@ -35,8 +37,10 @@ def sgd_update(model, loss_fn, learning_rate):
     with tf.GradientTape() as tape:
         loss = loss_fn()
     grads = tape.gradient(loss, model.trainable_variables)
-    return [(v - learning_rate * g).numpy() for v, g in zip(model.trainable_variables, grads,
-                                                            strict=True)]
+    return [
+        (v - learning_rate * g).numpy()
+        for v, g in zip(model.trainable_variables, grads, strict=True)
+    ]
 
 
 def kd_loss(teacher_logits, student_logits, temperature):
@@ -60,26 +64,45 @@ def assert_weights_close(model, expected, atol=1e-6):
     [
         (dict(sigma=-1), ValueError, "`sigma` must be >= 0. Received: sigma=-1"),
         (dict(step_size=-0.5), ValueError, "`step_size` must be >= 0. Received: step_size=-0.5"),
-        (dict(num_steps=1.5), TypeError,
-         "`num_steps` must be an integer. Received: num_steps=1.5 of type float"),
+        (
+            dict(num_steps=1.5),
+            TypeError,
+            "`num_steps` must be an integer. Received: num_steps=1.5 of type float",
+        ),
         (dict(num_steps=-1), ValueError, "`num_steps` must be >= 0. Received: num_steps=-1"),
-        (dict(exploration="adversarial"), ValueError,
-         "`exploration` must be one of ('random', 'gradient'). "
-         "Received: exploration='adversarial'"),
+        (
+            dict(exploration="adversarial"),
+            ValueError,
+            "`exploration` must be one of ('random', 'gradient'). "
+            "Received: exploration='adversarial'",
+        ),
         (dict(temperature=0), ValueError, "`temperature` must be > 0. Received: temperature=0"),
-        (dict(synthetic_per_real=0), ValueError,
-         "`synthetic_per_real` must be >= 1. Received: synthetic_per_real=0"),
+        (
+            dict(synthetic_per_real=0),
+            ValueError,
+            "`synthetic_per_real` must be >= 1. Received: synthetic_per_real=0",
+        ),
         (dict(synthetic_per_real=2.0), TypeError, "`synthetic_per_real` must be an integer"),
-        (dict(sigma="0.5"), TypeError, "`sigma` must be a number. Received: sigma='0.5' of type str"),
+        (
+            dict(sigma="0.5"),
+            TypeError,
+            "`sigma` must be a number. Received: sigma='0.5' of type str",
+        ),
         (dict(sigma=True), TypeError, "`sigma` must be a number"),
         (dict(real_loss_weight=-1.0), ValueError, "`real_loss_weight` must be >= 0"),
-        (dict(real_distillation_weight=-1.0), ValueError,
-         "`real_distillation_weight` must be >= 0"),
+        (
+            dict(real_distillation_weight=-1.0),
+            ValueError,
+            "`real_distillation_weight` must be >= 0",
+        ),
         (dict(synthetic_loss_weight=-1.0), ValueError, "`synthetic_loss_weight` must be >= 0"),
         (dict(normalize_gradient=1), TypeError, "`normalize_gradient` must be a bool"),
-        (dict(input_format=ImageFormat(16, 16, 1)), ValueError,
-         "`input_format` must match the student's input shape (8, 8, 1). "
-         "Received: input_format.shape=(16, 16, 1)"),
+        (
+            dict(input_format=ImageFormat(16, 16, 1)),
+            ValueError,
+            "`input_format` must match the student's input shape (8, 8, 1). "
+            "Received: input_format.shape=(16, 16, 1)",
+        ),
     ],
 )
 def test_constructor_validation(student, labeler, generator, kwargs, error, message):
@@ -89,29 +112,47 @@ def test_constructor_validation(student, labeler, generator, kwargs, error, mess
 
 def test_labeler_and_student_class_counts_must_agree(labeler, generator):
     four_classes = make_classifier(num_classes=4, name="student4")
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "The student and the labeler must predict the same classes: the labeler has "
-            "num_classes=3, the student returns 4")):
+            "num_classes=3, the student returns 4"
+        ),
+    ):
         TGTDistiller(four_classes, labeler, generator)
 
 
 def test_generator_must_be_an_adapter(student, labeler, generator):
-    with pytest.raises(TypeError, match=re.escape(
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
             "`generator` must be a `Generator` adapter. Wrap an (encoder, decoder) pair with "
-            "`KerasGenerator(encoder, decoder, value_range=...)`")):
+            "`KerasGenerator(encoder, decoder, value_range=...)`"
+        ),
+    ):
         TGTDistiller(student, labeler, (generator.encoder, generator.decoder))
-    with pytest.raises(TypeError, match=r"`generator` must be a `Generator` adapter\. Received: "
-                                        r"generator=.* of type Sequential\. Use `HubGenerator`"):
+    with pytest.raises(
+        TypeError,
+        match=r"`generator` must be a `Generator` adapter\. Received: "
+        r"generator=.* of type Sequential\. Use `HubGenerator`",
+    ):
         TGTDistiller(student, labeler, generator.decoder)
 
 
 def test_labeler_must_be_an_adapter(student, labeler, generator):
-    with pytest.raises(TypeError, match=re.escape(
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
             "`labeler` must be a `Labeler` adapter. Wrap the Keras model with "
-            "`KerasLabeler(model, value_range=...)`")):
+            "`KerasLabeler(model, value_range=...)`"
+        ),
+    ):
         TGTDistiller(student, labeler.model, generator)
-    with pytest.raises(TypeError, match=r"`labeler` must be a `Labeler` adapter \(`KerasLabeler` "
-                                        r"or `HubLabeler`\)\. Received: labeler='teacher'"):
+    with pytest.raises(
+        TypeError,
+        match=r"`labeler` must be a `Labeler` adapter \(`KerasLabeler` "
+        r"or `HubLabeler`\)\. Received: labeler='teacher'",
+    ):
         TGTDistiller(student, "teacher", generator)
 
 
@@ -124,8 +165,11 @@ def test_defaults(student, labeler, generator):
     distiller = TGTDistiller(student, labeler, generator)
     assert distiller.exploration == "gradient"
     assert (distiller.sigma, distiller.step_size, distiller.num_steps) == (0.5, 1.0, 3)
-    assert (distiller.real_loss_weight, distiller.real_distillation_weight,
-            distiller.synthetic_loss_weight) == (1.0, 0.0, 1.0)
+    assert (
+        distiller.real_loss_weight,
+        distiller.real_distillation_weight,
+        distiller.synthetic_loss_weight,
+    ) == (1.0, 0.0, 1.0)
     assert distiller.temperature == 1.0 and distiller.synthetic_per_real == 1
     assert distiller.input_format == ImageFormat(8, 8, 1, (0.0, 1.0))
 
@@ -136,11 +180,24 @@ def test_defaults(student, labeler, generator):
 def test_teachers_stay_frozen_while_the_student_learns(student, tiny_data):
     # BatchNorm and Dropout inside the teachers would change or randomise them if they ran in
     # training mode.
-    teacher = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-                                keras.layers.Dense(8), keras.layers.BatchNormalization(),
-                                keras.layers.Dropout(0.5), keras.layers.Dense(3)])
-    encoder = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-                                keras.layers.BatchNormalization(), keras.layers.Dense(4)])
+    teacher = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(8),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(3),
+        ]
+    )
+    encoder = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(4),
+        ]
+    )
     labeler = KerasLabeler(teacher, value_range=(0, 1))
     generator = KerasGenerator(encoder, make_decoder(), value_range=(-1, 1))
     teacher_models = (teacher, encoder, generator.decoder)
@@ -149,7 +206,8 @@ def test_teachers_stay_frozen_while_the_student_learns(student, tiny_data):
     distiller = TGTDistiller(student, labeler, generator, real_distillation_weight=0.5, seed=0)
     distiller.compile(optimizer=keras.optimizers.Adam(0.01))
     assert {id(v) for v in distiller.trainable_variables} == {
-        id(v) for v in student.trainable_variables}
+        id(v) for v in student.trainable_variables
+    }
     distiller.fit(*tiny_data, batch_size=8, epochs=2, verbose=0)
     for model, weights in zip(teacher_models, before, strict=True):
         assert model.trainable is False
@@ -164,8 +222,14 @@ def test_teachers_stay_frozen_while_the_student_learns(student, tiny_data):
 
 def test_real_loss_only_step_equals_plain_student_step(student, labeler, generator):
     reference = clone(student)
-    distiller = TGTDistiller(student, labeler, generator, real_loss_weight=1.0,
-                             real_distillation_weight=0.0, synthetic_loss_weight=0.0)
+    distiller = TGTDistiller(
+        student,
+        labeler,
+        generator,
+        real_loss_weight=1.0,
+        real_distillation_weight=0.0,
+        synthetic_loss_weight=0.0,
+    )
     distiller.compile(optimizer=keras.optimizers.SGD(0.5))
     x, y = batch(8)
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -192,9 +256,15 @@ def test_sample_weight_reaches_the_real_loss(student, labeler, generator):
 
 def test_real_distillation_only_step_equals_manual_kd_step(student, labeler, generator):
     reference = clone(student)
-    distiller = TGTDistiller(student, labeler, generator, real_loss_weight=0.0,
-                             real_distillation_weight=1.0, synthetic_loss_weight=0.0,
-                             temperature=2.0)
+    distiller = TGTDistiller(
+        student,
+        labeler,
+        generator,
+        real_loss_weight=0.0,
+        real_distillation_weight=1.0,
+        synthetic_loss_weight=0.0,
+        temperature=2.0,
+    )
     distiller.compile(optimizer=keras.optimizers.SGD(1.0))
     x, y = batch(8)
     teacher = labeler.model(x)  # student and labeler share the (8, 8, 1) [0, 1] format
@@ -210,8 +280,16 @@ def test_real_distillation_only_step_equals_manual_kd_step(student, labeler, gen
 def test_synthetic_only_step_equals_manual_step_on_reconstructions(student, labeler, generator):
     # sigma = 0 and no ascent: the synthetic batch is Dec(Enc(x)), converted between formats.
     reference = clone(student)
-    distiller = TGTDistiller(student, labeler, generator, exploration="random", sigma=0.0,
-                             real_loss_weight=0.0, synthetic_loss_weight=1.0, temperature=1.5)
+    distiller = TGTDistiller(
+        student,
+        labeler,
+        generator,
+        exploration="random",
+        sigma=0.0,
+        real_loss_weight=0.0,
+        synthetic_loss_weight=1.0,
+        temperature=1.5,
+    )
     distiller.compile(optimizer=keras.optimizers.SGD(1.0))
     x, y = batch(8)
     decoded = generator.decoder(generator.encoder(2.0 * x - 1.0))  # [0,1] -> [-1,1] and back
@@ -227,9 +305,16 @@ def test_synthetic_only_step_equals_manual_step_on_reconstructions(student, labe
 
 
 def test_total_loss_is_the_weighted_sum(student, labeler, generator):
-    distiller = TGTDistiller(student, labeler, generator, real_loss_weight=0.5,
-                             real_distillation_weight=0.25, synthetic_loss_weight=2.0,
-                             temperature=3.0, num_steps=1)
+    distiller = TGTDistiller(
+        student,
+        labeler,
+        generator,
+        real_loss_weight=0.5,
+        real_distillation_weight=0.25,
+        synthetic_loss_weight=2.0,
+        temperature=3.0,
+        num_steps=1,
+    )
     distiller.compile(optimizer=keras.optimizers.SGD(0.1))
     x, y = batch(8)
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -239,7 +324,8 @@ def test_total_loss_is_the_weighted_sum(student, labeler, generator):
     np.testing.assert_allclose(logs["real_loss"], real, rtol=1e-5)
     np.testing.assert_allclose(logs["real_distillation_loss"], real_kd, rtol=1e-5)
     np.testing.assert_allclose(
-        logs["loss"], 0.5 * real + 0.25 * real_kd + 2.0 * logs["synthetic_loss"], rtol=1e-5)
+        logs["loss"], 0.5 * real + 0.25 * real_kd + 2.0 * logs["synthetic_loss"], rtol=1e-5
+    )
 
 
 # --- what the student sees: noise, synthetic_per_real, seed -----------------------------------
@@ -266,16 +352,23 @@ def identity_generator():
 
 
 def recording_student(sink):
-    return keras.Sequential([keras.Input((8, 8, 1)), Recorder(sink), keras.layers.Flatten(),
-                             keras.layers.Dense(3)])
+    return keras.Sequential(
+        [keras.Input((8, 8, 1)), Recorder(sink), keras.layers.Flatten(), keras.layers.Dense(3)]
+    )
 
 
 @pytest.mark.parametrize("synthetic_per_real", [1, 2])
 def test_student_sees_real_then_synthetic_with_noise_sigma(labeler, synthetic_per_real):
     sink = types.SimpleNamespace(batches=[])
-    distiller = TGTDistiller(recording_student(sink), labeler, identity_generator(),
-                             exploration="random", sigma=0.2,
-                             synthetic_per_real=synthetic_per_real, seed=1)
+    distiller = TGTDistiller(
+        recording_student(sink),
+        labeler,
+        identity_generator(),
+        exploration="random",
+        sigma=0.2,
+        synthetic_per_real=synthetic_per_real,
+        seed=1,
+    )
     distiller.compile(optimizer="sgd", run_eagerly=True)
     x, y = batch(16)
     distiller.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
@@ -293,8 +386,14 @@ def test_student_sees_real_then_synthetic_with_noise_sigma(labeler, synthetic_pe
 
 def test_sigma_zero_random_exploration_reconstructs_the_batch(labeler):
     sink = types.SimpleNamespace(batches=[])
-    distiller = TGTDistiller(recording_student(sink), labeler, identity_generator(),
-                             exploration="random", sigma=0.0, synthetic_per_real=3)
+    distiller = TGTDistiller(
+        recording_student(sink),
+        labeler,
+        identity_generator(),
+        exploration="random",
+        sigma=0.0,
+        synthetic_per_real=3,
+    )
     distiller.compile(optimizer="sgd", run_eagerly=True)
     x, y = batch(4)
     distiller.train_on_batch(x, y)
@@ -317,23 +416,36 @@ def test_seed_makes_training_reproducible(student, labeler, generator, tiny_data
 # --- Keras API: metrics, jit, evaluate, predict, save -----------------------------------------
 
 
-def test_fit_returns_the_stable_metric_names_plus_compiled_ones(student, labeler, generator,
-                                                                tiny_data):
+def test_fit_returns_the_stable_metric_names_plus_compiled_ones(
+    student, labeler, generator, tiny_data
+):
     distiller = TGTDistiller(student, labeler, generator)
     distiller.compile(optimizer="adam", metrics=["accuracy"])
-    history = distiller.fit(*tiny_data, batch_size=8, epochs=2, verbose=0,
-                            validation_data=batch(8, seed=1))
-    assert set(history.history) == set(METRIC_NAMES) | {"accuracy", "val_loss",
-                                                        "val_real_loss", "val_accuracy"}
+    history = distiller.fit(
+        *tiny_data, batch_size=8, epochs=2, verbose=0, validation_data=batch(8, seed=1)
+    )
+    assert set(history.history) == set(METRIC_NAMES) | {
+        "accuracy",
+        "val_loss",
+        "val_real_loss",
+        "val_accuracy",
+    }
     assert all(len(v) == 2 and np.all(np.isfinite(v)) for v in history.history.values())
     assert 0.0 <= history.history["synthetic_agreement"][-1] <= 1.0
     assert history.history["rejected_steps"] == [0.0, 0.0]
 
 
 def test_metric_names_are_stable():
-    assert METRIC_NAMES == ("loss", "real_loss", "real_distillation_loss", "synthetic_loss",
-                            "synthetic_agreement", "disagreement_before", "disagreement_after",
-                            "rejected_steps")
+    assert METRIC_NAMES == (
+        "loss",
+        "real_loss",
+        "real_distillation_loss",
+        "synthetic_loss",
+        "synthetic_agreement",
+        "disagreement_before",
+        "disagreement_after",
+        "rejected_steps",
+    )
 
 
 def test_evaluate_returns_loss_real_loss_accuracy(student, labeler, generator):
@@ -367,8 +479,15 @@ def test_jit_compiled_fit_matches_graph_fit(student, labeler, generator, tiny_da
     # sigma = 0 keeps the step deterministic: the stateless RNG draws different noise under XLA.
     def train(jit):
         model = clone(student)
-        distiller = TGTDistiller(model, labeler, generator, sigma=0.0, num_steps=2,
-                                 synthetic_per_real=2, real_distillation_weight=0.5)
+        distiller = TGTDistiller(
+            model,
+            labeler,
+            generator,
+            sigma=0.0,
+            num_steps=2,
+            synthetic_per_real=2,
+            real_distillation_weight=0.5,
+        )
         distiller.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=jit)
         history = distiller.fit(*tiny_data, batch_size=8, epochs=1, verbose=0, shuffle=False)
         return model.get_weights(), history.history
@@ -407,17 +526,27 @@ def test_student_save_and_load(student, labeler, generator, tiny_data, tmp_path)
     distiller.student.save(path)
     loaded = keras.models.load_model(path)
     x, _ = batch(8, seed=9)
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), student.predict(x, verbose=0),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), student.predict(x, verbose=0), rtol=1e-6
+    )
 
 
 # --- serialization ----------------------------------------------------------------------------
 
 
-HYPER_PARAMETERS = dict(exploration="random", sigma=0.25, step_size=0.5, num_steps=2,
-                        normalize_gradient=False, real_loss_weight=0.75,
-                        real_distillation_weight=0.5, synthetic_loss_weight=1.5,
-                        temperature=2.0, synthetic_per_real=2, seed=7)
+HYPER_PARAMETERS = dict(
+    exploration="random",
+    sigma=0.25,
+    step_size=0.5,
+    num_steps=2,
+    normalize_gradient=False,
+    real_loss_weight=0.75,
+    real_distillation_weight=0.5,
+    synthetic_loss_weight=1.5,
+    temperature=2.0,
+    synthetic_per_real=2,
+    seed=7,
+)
 
 
 def test_get_config_from_config_round_trip(student, labeler, generator, tiny_data):
@@ -440,8 +569,9 @@ def test_get_config_from_config_round_trip(student, labeler, generator, tiny_dat
     assert all(np.isfinite(v[0]) for v in history.history.values())
 
 
-def test_saved_distiller_keeps_the_teacher_weights(student, labeler, generator, tiny_data,
-                                                   tmp_path):
+def test_saved_distiller_keeps_the_teacher_weights(
+    student, labeler, generator, tiny_data, tmp_path
+):
     distiller = TGTDistiller(student, labeler, generator)
     distiller.compile(optimizer="adam")
     distiller.fit(*tiny_data, batch_size=8, epochs=1, verbose=0)
@@ -452,7 +582,24 @@ def test_saved_distiller_keeps_the_teacher_weights(student, labeler, generator, 
     z = np.random.default_rng(0).standard_normal((4, 4)).astype("float32")
     np.testing.assert_allclose(loaded.student(x).numpy(), student(x).numpy(), rtol=1e-6)
     # A reloaded distiller must distil from the same teacher, not a freshly initialised one.
-    np.testing.assert_allclose(loaded.labeler.logits(x).numpy(), labeler.logits(x).numpy(),
-                               rtol=1e-6)
-    np.testing.assert_allclose(loaded.generator.decode(z).numpy(),
-                               generator.decode(z).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        loaded.labeler.logits(x).numpy(), labeler.logits(x).numpy(), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        loaded.generator.decode(z).numpy(), generator.decode(z).numpy(), rtol=1e-6
+    )
+
+
+def test_saved_distiller_restores_the_optimizer_state(
+    student, labeler, generator, tiny_data, tmp_path
+):
+    distiller = TGTDistiller(student, labeler, generator)
+    distiller.compile(optimizer=keras.optimizers.Adam(0.01))
+    distiller.fit(*tiny_data, batch_size=8, epochs=1, verbose=0)
+    path = tmp_path / "distiller.keras"
+    distiller.save(path)
+    loaded = keras.models.load_model(path)
+    # Resuming training needs Adam's step count and moments back.
+    assert int(loaded.optimizer.iterations) == int(distiller.optimizer.iterations) == 2
+    for got, want in zip(loaded.optimizer.variables, distiller.optimizer.variables, strict=True):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6)

@@ -31,18 +31,35 @@ def digits():
 def test_tgt_on_digits_with_fifty_labels(digits):
     (x_train, y_train), (x_test, y_test) = digits
 
-    teacher = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-                                keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)])
+    teacher = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
     teacher.compile(optimizer="adam", loss=CE, metrics=["accuracy"])
     teacher.fit(x_train, y_train, epochs=12, batch_size=64, verbose=0)
     teacher_accuracy = teacher.evaluate(x_test, y_test, verbose=0)[1]
     assert teacher_accuracy > 0.85
 
-    encoder = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-                                keras.layers.Dense(64, activation="relu"), keras.layers.Dense(8)])
-    decoder = keras.Sequential([keras.Input((8,)), keras.layers.Dense(64, activation="relu"),
-                                keras.layers.Dense(64, activation="tanh"),
-                                keras.layers.Reshape((8, 8, 1))])
+    encoder = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(8),
+        ]
+    )
+    decoder = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(64, activation="tanh"),
+            keras.layers.Reshape((8, 8, 1)),
+        ]
+    )
     autoencoder = keras.Sequential([encoder, decoder])
     autoencoder.compile(optimizer="adam", loss="mse")
     signed = 2.0 * x_train - 1.0  # the generator works in [-1, 1]
@@ -52,10 +69,20 @@ def test_tgt_on_digits_with_fifty_labels(digits):
     generator = KerasGenerator(encoder, decoder, value_range=(-1.0, 1.0))
     labeler = KerasLabeler(teacher, value_range=(0.0, 1.0))
     few = np.concatenate([np.flatnonzero(y_train == c)[:5] for c in range(10)])
-    student = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-                                keras.layers.Dense(10)])
-    distiller = TGTDistiller(student, labeler, generator, exploration="gradient", sigma=0.5,
-                             step_size=0.5, num_steps=1, synthetic_per_real=4, seed=0)
+    student = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]
+    )
+    distiller = TGTDistiller(
+        student,
+        labeler,
+        generator,
+        exploration="gradient",
+        sigma=0.5,
+        step_size=0.5,
+        num_steps=1,
+        synthetic_per_real=4,
+        seed=0,
+    )
     distiller.compile(optimizer=keras.optimizers.Adam(0.01), metrics=["accuracy"])
     history = distiller.fit(x_train[few], y_train[few], epochs=30, batch_size=10, verbose=0)
     logs = {name: values[-1] for name, values in history.history.items()}

@@ -59,8 +59,9 @@ def start(batch=8, seed=2):
 def test_random_mode_adds_exactly_sigma_times_noise(linear_models):
     fns, _ = linear_models
     latents, noise = start()
-    out = explore(tf.constant(latents), tf.constant(noise), mode="random", sigma=0.3,
-                  num_steps=5, **fns)
+    out = explore(
+        tf.constant(latents), tf.constant(noise), mode="random", sigma=0.3, num_steps=5, **fns
+    )
     np.testing.assert_allclose(out.latents.numpy() - latents, 0.3 * noise, atol=1e-6)
     assert int(out.rejected_steps) == 0
 
@@ -88,10 +89,14 @@ def test_gradient_mode_with_zero_steps_equals_random_mode(linear_models):
     latents, noise = start()
     kwargs = dict(sigma=0.5, step_size=2.0, **fns)
     rand = explore(tf.constant(latents), tf.constant(noise), mode="random", **kwargs)
-    grad = explore(tf.constant(latents), tf.constant(noise), mode="gradient", num_steps=0,
-                   **kwargs)
-    for field in ("latents", "images", "teacher_logits", "disagreement_before",
-                  "disagreement_after"):
+    grad = explore(tf.constant(latents), tf.constant(noise), mode="gradient", num_steps=0, **kwargs)
+    for field in (
+        "latents",
+        "images",
+        "teacher_logits",
+        "disagreement_before",
+        "disagreement_after",
+    ):
         np.testing.assert_array_equal(getattr(grad, field).numpy(), getattr(rand, field).numpy())
     assert int(grad.rejected_steps) == int(rand.rejected_steps) == 0
 
@@ -99,25 +104,42 @@ def test_gradient_mode_with_zero_steps_equals_random_mode(linear_models):
 def test_outputs_are_consistent_with_the_models(linear_models):
     fns, mats = linear_models
     latents, noise = start()
-    out = explore(tf.constant(latents), tf.constant(noise), mode="gradient", sigma=0.5,
-                  step_size=0.1, num_steps=2, **fns)
+    out = explore(
+        tf.constant(latents),
+        tf.constant(noise),
+        mode="gradient",
+        sigma=0.5,
+        step_size=0.1,
+        num_steps=2,
+        **fns,
+    )
     z = out.latents.numpy().astype("float64")
     dec, tea, _ = mats
     np.testing.assert_allclose(out.images.numpy(), z @ dec, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(out.teacher_logits.numpy(), z @ dec @ tea, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(out.disagreement_after.numpy(), np_disagreement(z, mats),
-                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        out.disagreement_after.numpy(), np_disagreement(z, mats), rtol=1e-4, atol=1e-6
+    )
     # "before" is measured at the perturbed start point z + sigma * eps.
     z0 = latents.astype("float64") + 0.5 * noise.astype("float64")
-    np.testing.assert_allclose(out.disagreement_before.numpy(), np_disagreement(z0, mats),
-                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        out.disagreement_before.numpy(), np_disagreement(z0, mats), rtol=1e-4, atol=1e-6
+    )
 
 
 def test_one_normalised_step_follows_the_disagreement_gradient(linear_models):
     fns, mats = linear_models
     latents, noise = start()
-    out = explore(tf.constant(latents), tf.constant(noise), mode="gradient", sigma=0.5,
-                  step_size=0.25, num_steps=1, normalize_gradient=True, **fns)
+    out = explore(
+        tf.constant(latents),
+        tf.constant(noise),
+        mode="gradient",
+        sigma=0.5,
+        step_size=0.25,
+        num_steps=1,
+        normalize_gradient=True,
+        **fns,
+    )
     z0 = latents.astype("float64") + 0.5 * noise.astype("float64")
     moved = out.latents.numpy() - z0
     np.testing.assert_allclose(np.linalg.norm(moved, axis=-1), 0.25, rtol=1e-5)
@@ -129,18 +151,34 @@ def test_one_normalised_step_follows_the_disagreement_gradient(linear_models):
 def test_one_raw_step_is_step_size_times_gradient(linear_models):
     fns, mats = linear_models
     latents, noise = start()
-    out = explore(tf.constant(latents), tf.constant(noise), mode="gradient", sigma=0.5,
-                  step_size=0.1, num_steps=1, normalize_gradient=False, **fns)
+    out = explore(
+        tf.constant(latents),
+        tf.constant(noise),
+        mode="gradient",
+        sigma=0.5,
+        step_size=0.1,
+        num_steps=1,
+        normalize_gradient=False,
+        **fns,
+    )
     z0 = latents.astype("float64") + 0.5 * noise.astype("float64")
-    np.testing.assert_allclose(out.latents.numpy() - z0, 0.1 * np_gradient(z0, mats),
-                               rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(
+        out.latents.numpy() - z0, 0.1 * np_gradient(z0, mats), rtol=1e-3, atol=1e-5
+    )
 
 
 def test_normalised_steps_move_each_latent_by_at_most_k_step_sizes(linear_models):
     fns, _ = linear_models
     latents, noise = start(batch=16)
-    out = explore(tf.constant(latents), tf.constant(noise), mode="gradient", sigma=0.0,
-                  step_size=0.2, num_steps=3, **fns)
+    out = explore(
+        tf.constant(latents),
+        tf.constant(noise),
+        mode="gradient",
+        sigma=0.0,
+        step_size=0.2,
+        num_steps=3,
+        **fns,
+    )
     distance = np.linalg.norm(out.latents.numpy() - latents, axis=-1)
     assert np.all(distance <= 0.6 + 1e-5)
     assert np.all(distance > 0.2)  # more than one step: the later steps moved too
@@ -149,8 +187,15 @@ def test_normalised_steps_move_each_latent_by_at_most_k_step_sizes(linear_models
 def test_gradient_steps_raise_the_disagreement(linear_models):
     fns, _ = linear_models
     latents, noise = start(batch=64)
-    out = explore(tf.constant(latents), tf.constant(noise), mode="gradient", sigma=0.3,
-                  step_size=0.05, num_steps=4, **fns)
+    out = explore(
+        tf.constant(latents),
+        tf.constant(noise),
+        mode="gradient",
+        sigma=0.3,
+        step_size=0.05,
+        num_steps=4,
+        **fns,
+    )
     before, after = out.disagreement_before.numpy(), out.disagreement_after.numpy()
     # Small ascent steps on a smooth objective: every example's disagreement goes up.
     assert np.all(after > before)
@@ -160,16 +205,25 @@ def test_gradient_steps_raise_the_disagreement(linear_models):
 def test_temperature_changes_the_step_direction_consistently(linear_models):
     fns, mats = linear_models
     latents, noise = start()
-    out = explore(tf.constant(latents), tf.constant(noise), mode="gradient", sigma=0.0,
-                  step_size=0.1, num_steps=1, temperature=3.0, **fns)
+    out = explore(
+        tf.constant(latents),
+        tf.constant(noise),
+        mode="gradient",
+        sigma=0.0,
+        step_size=0.1,
+        num_steps=1,
+        temperature=3.0,
+        **fns,
+    )
     z0 = latents.astype("float64")
     eps = 1e-6
     grad = np.zeros_like(z0)
     for j in range(LATENT):
         step = np.zeros_like(z0)
         step[:, j] = eps
-        grad[:, j] = (np_disagreement(z0 + step, mats, 3.0)
-                      - np_disagreement(z0 - step, mats, 3.0)) / (2 * eps)
+        grad[:, j] = (
+            np_disagreement(z0 + step, mats, 3.0) - np_disagreement(z0 - step, mats, 3.0)
+        ) / (2 * eps)
     expected = 0.1 * grad / np.linalg.norm(grad, axis=-1, keepdims=True)
     np.testing.assert_allclose(out.latents.numpy() - z0, expected, atol=1e-4)
 
@@ -184,9 +238,17 @@ def test_non_finite_steps_are_rejected_and_counted(linear_models):
 
     latents, _ = start(batch=5)
     latents[[1, 3], 0] = 0.0
-    out = explore(tf.constant(latents), tf.zeros_like(latents), mode="gradient", sigma=0.0,
-                  step_size=0.1, num_steps=3, decode=decode,
-                  teacher_logits=fns["teacher_logits"], student_logits=fns["student_logits"])
+    out = explore(
+        tf.constant(latents),
+        tf.zeros_like(latents),
+        mode="gradient",
+        sigma=0.0,
+        step_size=0.1,
+        num_steps=3,
+        decode=decode,
+        teacher_logits=fns["teacher_logits"],
+        student_logits=fns["student_logits"],
+    )
     z = out.latents.numpy()
     assert int(out.rejected_steps) == 2 * 3
     np.testing.assert_array_equal(z[[1, 3]], latents[[1, 3]])
@@ -203,8 +265,16 @@ def test_infinite_images_are_rejected(linear_models):
         return fns["decode"](z) * np.float32(np.inf)
 
     latents, noise = start(batch=3)
-    out = explore(tf.constant(latents), tf.constant(noise), mode="gradient", sigma=0.5,
-                  step_size=0.1, num_steps=2, decode=decode,
-                  teacher_logits=fns["teacher_logits"], student_logits=fns["student_logits"])
+    out = explore(
+        tf.constant(latents),
+        tf.constant(noise),
+        mode="gradient",
+        sigma=0.5,
+        step_size=0.1,
+        num_steps=2,
+        decode=decode,
+        teacher_logits=fns["teacher_logits"],
+        student_logits=fns["student_logits"],
+    )
     assert int(out.rejected_steps) == 3 * 2
     np.testing.assert_allclose(out.latents.numpy(), latents + 0.5 * noise, atol=1e-6)

@@ -101,8 +101,9 @@ def test_enlarging_is_plain_bilinear():
 
 def test_shape_that_contradicts_the_source_format_raises():
     with pytest.raises(ValueError, match=r"Expected images of shape \(batch, 8, 8, 1\)"):
-        convert_images(np.zeros((2, 8, 8, 3), "float32"), ImageFormat(8, 8, 1),
-                       ImageFormat(8, 8, 3))
+        convert_images(
+            np.zeros((2, 8, 8, 3), "float32"), ImageFormat(8, 8, 1), ImageFormat(8, 8, 3)
+        )
     with pytest.raises(ValueError, match="as declared by the source format"):
         convert_images(np.zeros((8, 8, 1), "float32"), ImageFormat(8, 8, 1), ImageFormat(4, 4, 1))
 
@@ -117,13 +118,19 @@ def test_shape_property_and_value_range_is_float_tuple():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(height=8, width=8, value_range=(1.0, -1.0)),
-         r"`value_range` must satisfy low < high\. Received: value_range=\(1\.0, -1\.0\)"),
+        (
+            dict(height=8, width=8, value_range=(1.0, -1.0)),
+            r"`value_range` must satisfy low < high\. Received: value_range=\(1\.0, -1\.0\)",
+        ),
         (dict(height=8, width=8, value_range=(0.5, 0.5)), "`value_range` must satisfy low < high"),
-        (dict(height=8, width=8, value_range=(0, "a")),
-         r"`value_range` must be a pair \(low, high\) of numbers"),
-        (dict(height=8, width=8, value_range=(0, 1, 2)),
-         r"`value_range` must be a pair \(low, high\) of numbers"),
+        (
+            dict(height=8, width=8, value_range=(0, "a")),
+            r"`value_range` must be a pair \(low, high\) of numbers",
+        ),
+        (
+            dict(height=8, width=8, value_range=(0, 1, 2)),
+            r"`value_range` must be a pair \(low, high\) of numbers",
+        ),
         (dict(height=8, width=8, channels=2), r"`channels` must be 1 or 3\. Received: channels=2"),
         (dict(height=0, width=8), r"`height` must be a positive integer\. Received: height=0"),
         (dict(height=8, width=-3), r"`width` must be a positive integer\. Received: width=-3"),

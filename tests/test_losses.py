@@ -6,10 +6,12 @@ import pytest
 
 from tgt_keras.core.losses import distillation_loss, kl_divergence, label_loss, tgt_loss
 
-TEACHER = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0], [-2.0, 1.0, 0.0], [0.0, 0.0, 0.0]],
-                   "float32")
-STUDENT = np.array([[0.0, 1.0, 0.0], [1.0, -1.0, 2.0], [0.0, 0.0, 1.0], [3.0, -3.0, 0.0]],
-                   "float32")
+TEACHER = np.array(
+    [[2.0, 0.0, -1.0], [0.5, 0.5, 3.0], [-2.0, 1.0, 0.0], [0.0, 0.0, 0.0]], "float32"
+)
+STUDENT = np.array(
+    [[0.0, 1.0, 0.0], [1.0, -1.0, 2.0], [0.0, 0.0, 1.0], [3.0, -3.0, 0.0]], "float32"
+)
 LABELS = np.array([0, 2, 1, 1], "int32")
 
 
@@ -86,8 +88,9 @@ def test_label_loss_sparse_int_labels():
 
 
 def test_label_loss_uniform_logits_is_log_num_classes():
-    np.testing.assert_allclose(float(label_loss([2, 0], np.zeros((2, 3), "float32"))),
-                               np.log(3.0), rtol=1e-6)
+    np.testing.assert_allclose(
+        float(label_loss([2, 0], np.zeros((2, 3), "float32"))), np.log(3.0), rtol=1e-6
+    )
 
 
 def test_label_loss_column_int_labels():
@@ -104,8 +107,7 @@ def test_label_loss_one_hot_floats():
 
 
 def test_label_loss_soft_float_targets():
-    soft = np.array([[0.5, 0.5, 0.0], [0.1, 0.2, 0.7], [0, 1, 0], [1 / 3, 1 / 3, 1 / 3]],
-                    "float32")
+    soft = np.array([[0.5, 0.5, 0.0], [0.1, 0.2, 0.7], [0, 1, 0], [1 / 3, 1 / 3, 1 / 3]], "float32")
     expected = -(soft * np_log_softmax(STUDENT)).sum(axis=-1).mean()
     np.testing.assert_allclose(float(label_loss(soft, STUDENT)), expected, rtol=1e-5)
 
@@ -156,10 +158,12 @@ def test_tgt_loss_sample_weight_applies_to_real_terms_only():
         sample_weight=weights,
         real_distillation_weight=1.0,
     )
-    np.testing.assert_allclose(float(out["real"]), (np_ce(LABELS, STUDENT) * weights).sum() / 4,
-                               rtol=1e-5)
-    np.testing.assert_allclose(float(out["real_distillation"]),
-                               (np_kl(TEACHER, STUDENT) * weights).sum() / 4, rtol=1e-5)
+    np.testing.assert_allclose(
+        float(out["real"]), (np_ce(LABELS, STUDENT) * weights).sum() / 4, rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        float(out["real_distillation"]), (np_kl(TEACHER, STUDENT) * weights).sum() / 4, rtol=1e-5
+    )
     np.testing.assert_allclose(float(out["synthetic"]), np_kl(TEACHER, STUDENT).mean(), rtol=1e-5)
 
 
@@ -167,5 +171,4 @@ def test_tgt_loss_missing_terms_are_zero():
     out = tgt_loss(y=LABELS, student_real_logits=STUDENT, real_loss_weight=2.0)
     assert float(out["real_distillation"]) == 0.0
     assert float(out["synthetic"]) == 0.0
-    np.testing.assert_allclose(float(out["total"]), 2.0 * np_ce(LABELS, STUDENT).mean(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(float(out["total"]), 2.0 * np_ce(LABELS, STUDENT).mean(), rtol=1e-5)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tgt_keras.apps.long_tail_demo import METHODS, DemoConfig, format_table, run_demo
-from tgt_keras.offline import fashion_mnist_teachers
 from tgt_keras.offline import fashion_mnist as offline_fashion_mnist
+from tgt_keras.offline import fashion_mnist_teachers
 from tgt_keras.offline.fashion_mnist import RECIPE, fingerprint
 from tgt_keras.teachers import HubGenerator, KerasLabeler
 

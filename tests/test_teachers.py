@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import make_classifier, make_decoder, make_encoder
+
 from tgt_keras import (
     HubGenerator,
     HubLabeler,
@@ -62,24 +62,36 @@ def test_keras_labeler_probability_outputs_become_log_probabilities():
 
 
 def test_keras_labeler_zero_probability_is_floored():
-    model = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(2, kernel_initializer="zeros",
-                                                 bias_initializer=keras.initializers.Constant(
-                                                     [1.0, 0.0]))])
+    model = keras.Sequential(
+        [
+            keras.Input((2, 2, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(
+                2,
+                kernel_initializer="zeros",
+                bias_initializer=keras.initializers.Constant([1.0, 0.0]),
+            ),
+        ]
+    )
     labeler = KerasLabeler(model, value_range=(0, 1), outputs="probabilities")
     out = labeler.logits(np.zeros((1, 2, 2, 1), "float32")).numpy()
     np.testing.assert_allclose(out, [[0.0, np.log(1e-7)]], rtol=1e-5)
 
 
 def test_keras_labeler_missing_value_range_is_a_clear_error():
-    with pytest.raises(ValueError, match="Declare the labeler's input value range: pass "
-                                         "`input_format` or `value_range`"):
+    with pytest.raises(
+        ValueError,
+        match="Declare the labeler's input value range: pass `input_format` or `value_range`",
+    ):
         KerasLabeler(make_classifier())
 
 
 def test_keras_labeler_errors():
-    with pytest.raises(ValueError, match=r"`outputs` must be one of \('logits', "
-                                         r"'probabilities'\)\. Received: outputs='softmax'"):
+    with pytest.raises(
+        ValueError,
+        match=r"`outputs` must be one of \('logits', "
+        r"'probabilities'\)\. Received: outputs='softmax'",
+    ):
         KerasLabeler(make_classifier(), value_range=(0, 1), outputs="softmax")
     with pytest.raises(TypeError, match="`model` must be a Keras model"):
         KerasLabeler(lambda x: x, value_range=(0, 1))
@@ -121,31 +133,41 @@ def test_keras_generator_missing_value_range_is_a_clear_error():
 
 
 def test_keras_generator_decoder_outside_declared_range_raises():
-    decoder = keras.Sequential([keras.Input((4,)),
-                                keras.layers.Dense(64, kernel_initializer="ones"),
-                                keras.layers.Reshape((8, 8, 1))])
+    decoder = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(64, kernel_initializer="ones"),
+            keras.layers.Reshape((8, 8, 1)),
+        ]
+    )
     with pytest.raises(ValueError, match="value range"):
         KerasGenerator(make_encoder(), decoder, value_range=(-1, 1))
     # A tanh decoder declared as (0, 1) produces negative pixels: the declaration is wrong.
     with pytest.raises(ValueError, match=r"declared output_format\.value_range=\(0\.0, 1\.0\)"):
-        KerasGenerator(make_encoder(), make_decoder(), input_format=FMT,
-                       output_format=ImageFormat(8, 8, 1, (0, 1)))
+        KerasGenerator(
+            make_encoder(),
+            make_decoder(),
+            input_format=FMT,
+            output_format=ImageFormat(8, 8, 1, (0, 1)),
+        )
     # validate=False skips the check.
     KerasGenerator(make_encoder(), decoder, value_range=(-1, 1), validate=False)
 
 
 def test_keras_generator_shape_errors():
     with pytest.raises(ValueError, match=r"latents of shape \(batch, latent_dim=5\)"):
-        KerasGenerator(make_encoder(latent_dim=4), make_decoder(latent_dim=5),
-                       value_range=(-1, 1))
+        KerasGenerator(make_encoder(latent_dim=4), make_decoder(latent_dim=5), value_range=(-1, 1))
     with pytest.raises(ValueError, match=r"images of shape \(4, 4, 1\) as declared"):
-        KerasGenerator(make_encoder(), make_decoder(), input_format=FMT,
-                       output_format=ImageFormat(4, 4, 1, (-1, 1)))
+        KerasGenerator(
+            make_encoder(),
+            make_decoder(),
+            input_format=FMT,
+            output_format=ImageFormat(4, 4, 1, (-1, 1)),
+        )
     with pytest.raises(TypeError, match="`decoder` must be a Keras model"):
         KerasGenerator(make_encoder(), "decoder", value_range=(-1, 1))
     with pytest.raises(TypeError, match="`input_format` must be an `ImageFormat`"):
-        KerasGenerator(make_encoder(), make_decoder(), input_format=(8, 8, 1),
-                       value_range=(-1, 1))
+        KerasGenerator(make_encoder(), make_decoder(), input_format=(8, 8, 1), value_range=(-1, 1))
 
 
 def test_keras_generator_config_round_trip():
@@ -230,8 +252,7 @@ def test_vae_encoder_export_without_sampling(tmp_path):
     path = export_hub_generator(encoder, decoder, tmp_path / "vae", FMT, sample_latents=False)
     x = images()
     gen = HubGenerator(path, FMT, FMT)  # reads z_sample
-    np.testing.assert_allclose(gen.encode(x).numpy(), encoder(x)[0].numpy(), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(gen.encode(x).numpy(), encoder(x)[0].numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_hub_generator_without_encode_signature_lists_available(tmp_path):
@@ -242,28 +263,40 @@ def test_hub_generator_without_encode_signature_lists_available(tmp_path):
     )
     path = str(tmp_path / "only_generate")
     tf.saved_model.save(module, path, signatures={"generate": module.generate})
-    with pytest.raises(ValueError, match=r"The generator has no `encode` signature\. "
-                                         r"Available signatures: \['generate'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"The generator has no `encode` signature\. "
+        r"Available signatures: \['generate'\]",
+    ):
         HubGenerator(path, input_format=FMT, output_format=FMT)
 
 
 def test_hub_generator_latent_dim_mismatch(exported):
     _, _, path = exported
-    with pytest.raises(ValueError, match=r"`latent_dim` does not match the generator's "
-                                         r"`generate` signature, which takes latents of size 4\. "
-                                         r"Received: latent_dim=5"):
+    with pytest.raises(
+        ValueError,
+        match=r"`latent_dim` does not match the generator's "
+        r"`generate` signature, which takes latents of size 4\. "
+        r"Received: latent_dim=5",
+    ):
         HubGenerator(path, input_format=FMT, output_format=FMT, latent_dim=5)
 
 
 def test_hub_generator_declared_size_mismatch(exported):
     _, _, path = exported
-    with pytest.raises(ValueError, match=r"input `x` of the generator's `encode` signature has "
-                                         r"shape .* does not match the declared format "
-                                         r"\(16, 16, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"input `x` of the generator's `encode` signature has "
+        r"shape .* does not match the declared format "
+        r"\(16, 16, 1\)",
+    ):
         HubGenerator(path, input_format=ImageFormat(16, 16, 1, (-1, 1)), output_format=FMT)
-    with pytest.raises(ValueError, match=r"output `default` of the generator's `generate` "
-                                         r"signature .* does not match the declared format "
-                                         r"\(8, 8, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"output `default` of the generator's `generate` "
+        r"signature .* does not match the declared format "
+        r"\(8, 8, 3\)",
+    ):
         HubGenerator(path, input_format=FMT, output_format=ImageFormat(8, 8, 3, (-1, 1)))
 
 
@@ -275,11 +308,17 @@ def test_hub_generator_declared_value_range_mismatch(exported):
 
 def test_hub_generator_bad_names_and_handles(exported, tmp_path):
     _, _, path = exported
-    with pytest.raises(ValueError, match=r"has no output named `z_foo`\. "
-                                         r"Available outputs: \['z_mean', 'z_sample'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"has no output named `z_foo`\. "
+        r"Available outputs: \['z_mean', 'z_sample'\]",
+    ):
         HubGenerator(path, FMT, FMT, encode_output="z_foo")
-    with pytest.raises(ValueError, match=r"has no input named `images`\. "
-                                         r"Available inputs: \['x'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"has no input named `images`\. "
+        r"Available inputs: \['x'\]",
+    ):
         HubGenerator(path, FMT, FMT, encode_input="images")
     with pytest.raises(ValueError, match="neither a URL nor an existing SavedModel directory"):
         HubGenerator(str(tmp_path / "missing"), FMT, FMT)
@@ -296,10 +335,14 @@ def exported_labeler(tmp_path_factory):
     model = make_classifier()
     module = tf.Module()
     module.model = model
-    module.__call__ = tf.function(lambda x: model(x, training=False),
-                                  input_signature=[tf.TensorSpec([None, 8, 8, 1], tf.float32)])
-    module.classify = tf.function(lambda images: {"probs": tf.nn.softmax(model(images))},
-                                  input_signature=[tf.TensorSpec([None, 8, 8, 1], tf.float32)])
+    module.__call__ = tf.function(
+        lambda x: model(x, training=False),
+        input_signature=[tf.TensorSpec([None, 8, 8, 1], tf.float32)],
+    )
+    module.classify = tf.function(
+        lambda images: {"probs": tf.nn.softmax(model(images))},
+        input_signature=[tf.TensorSpec([None, 8, 8, 1], tf.float32)],
+    )
     path = str(tmp_path_factory.mktemp("labeler") / "hub")
     tf.saved_model.save(module, path, signatures={"classify": module.classify})
     return model, path
@@ -312,8 +355,15 @@ def test_hub_labeler_callable_and_signature(exported_labeler):
     expected = model(x).numpy()
     called = HubLabeler(path, fmt, num_classes=3)
     np.testing.assert_allclose(called.logits(x).numpy(), expected, rtol=1e-5, atol=1e-6)
-    signed = HubLabeler(path, fmt, num_classes=3, outputs="probabilities", signature="classify",
-                        input_key="images", output_key="probs")
+    signed = HubLabeler(
+        path,
+        fmt,
+        num_classes=3,
+        outputs="probabilities",
+        signature="classify",
+        input_key="images",
+        output_key="probs",
+    )
     # Log-probabilities differ from the logits by a per-row constant.
     diff = signed.logits(x).numpy() - expected
     np.testing.assert_allclose(diff - diff[:, :1], 0.0, atol=1e-5)
@@ -322,14 +372,19 @@ def test_hub_labeler_callable_and_signature(exported_labeler):
 def test_hub_labeler_errors(exported_labeler):
     _, path = exported_labeler
     fmt = ImageFormat(8, 8, 1, (0, 1))
-    with pytest.raises(ValueError, match=r"returns 3 classes under `probs`\. Received: "
-                                         r"num_classes=4"):
-        HubLabeler(path, fmt, num_classes=4, signature="classify", input_key="images",
-                   output_key="probs")
+    with pytest.raises(
+        ValueError,
+        match=r"returns 3 classes under `probs`\. Received: "
+        r"num_classes=4",
+    ):
+        HubLabeler(
+            path, fmt, num_classes=4, signature="classify", input_key="images", output_key="probs"
+        )
     with pytest.raises(ValueError, match="`input_key` and `output_key` are required"):
         HubLabeler(path, fmt, num_classes=3, signature="classify")
     with pytest.raises(ValueError, match=r"Available signatures: \['classify'\]"):
-        HubLabeler(path, fmt, num_classes=3, signature="serving_default", input_key="x",
-                   output_key="y")
+        HubLabeler(
+            path, fmt, num_classes=3, signature="serving_default", input_key="x", output_key="y"
+        )
     with pytest.raises(ValueError, match=r"`num_classes` must be an integer >= 2"):
         HubLabeler(path, fmt, num_classes=1)

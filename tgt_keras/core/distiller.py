@@ -145,8 +145,19 @@ class TGTDistiller(keras.Model):
                 f"{student_classes} (student.output_shape={student.output_shape})."
             )
 
+        # Keras saves the weights of tracked layers only: track the teachers' Keras models so a
+        # saved distiller reloads its teachers (they stay frozen: `trainable = False`).
+        self._teacher_models = [
+            m for m in (getattr(self.labeler, "model", None),
+                        getattr(self.generator, "encoder", None),
+                        getattr(self.generator, "decoder", None))
+            if isinstance(m, keras.Model)
+        ]
         self._seed_generator = keras.random.SeedGenerator(seed)
         self._tgt_metrics = {n: keras.metrics.Mean(name=n) for n in METRIC_NAMES}
+        # All state exists now (the student is built); marking it lets `save`/`load_model`
+        # restore the optimizer state too.
+        self.built = True
 
     @staticmethod
     def _resolve_input_format(student, input_format):

@@ -34,13 +34,11 @@ def distillation_loss(teacher_logits, student_logits, temperature: float = 1.0,
 def label_loss(y, student_logits, sample_weight=None) -> tf.Tensor:
     """Scalar cross-entropy against hard labels.
 
-    `y` holds class indices (`[N]` or `[N, 1]`) or one-hot / soft targets (`[N, C]` floats).
+    `y` holds class indices (`[N]` or `[N, 1]`) or one-hot / soft targets (`[N, C]`).
     """
     logits = tf.cast(student_logits, tf.float32)
     y = tf.convert_to_tensor(y)
-    if y.shape.rank == logits.shape.rank and y.shape[-1] == logits.shape[-1] and (
-        y.dtype.is_floating
-    ):
+    if y.shape.rank == logits.shape.rank and y.shape[-1] == logits.shape[-1] != 1:
         per_example = tf.nn.softmax_cross_entropy_with_logits(tf.cast(y, tf.float32), logits)
     else:
         labels = tf.reshape(tf.cast(y, tf.int32), [-1])

@@ -269,17 +269,19 @@ class HubGenerator(Generator):
             self.validate()
 
     @classmethod
-    def from_preset(cls, name: str, handle: Any = None, **overrides) -> HubGenerator:
+    def from_preset(cls, name: str, handle: Any = None, output: str = "default",
+                    **overrides) -> HubGenerator:
         """Builds the generator of a named preset (see `tgt_keras.teachers.presets`).
 
         Args:
             name: preset name, e.g. `"bigbigan-resnet50"`.
             handle: replaces the preset's TF-Hub URL (a mirror or a local copy).
+            output: which decoder output: `"default"` (128x128) or `"upsampled"` (256x256).
             **overrides: replace any other constructor argument of the preset.
         """
         from tgt_keras.teachers.presets import generator_preset_kwargs
 
-        kwargs = generator_preset_kwargs(name)
+        kwargs = generator_preset_kwargs(name, output)
         if handle is not None:
             kwargs["handle"] = handle
         kwargs.update(overrides)
@@ -316,7 +318,7 @@ class HubGenerator(Generator):
 
 
 def as_generator(value: Any) -> Generator:
-    """Returns `value` if it is a `Generator` adapter, else raises a `TypeError` saying what to do."""
+    """Returns `value` if it is a `Generator` adapter, else raises a `TypeError` with advice."""
     if isinstance(value, Generator):
         return value
     if isinstance(value, tuple | list) and len(value) == 2:

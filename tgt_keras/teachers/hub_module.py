@@ -36,7 +36,7 @@ def load_module(handle: Any, name: str = "handle") -> Any:
 
 
 def get_signature(module: Any, signature: str, what: str):
-    """Returns `module.signatures[signature]` or raises a `ValueError` listing the available ones."""
+    """Returns `module.signatures[signature]`; a `ValueError` lists the available ones."""
     signatures = getattr(module, "signatures", {}) or {}
     if signature not in signatures:
         raise ValueError(

@@ -205,7 +205,7 @@ class HubLabeler(Labeler):
 
 
 def as_labeler(value: Any) -> Labeler:
-    """Returns `value` if it is a `Labeler` adapter, else raises a `TypeError` saying what to do."""
+    """Returns `value` if it is a `Labeler` adapter, else raises a `TypeError` with advice."""
     if isinstance(value, Labeler):
         return value
     if isinstance(value, keras.Model):
