@@ -204,7 +204,7 @@ class TGTDistiller(keras.Model):
             logits = self.student(tf.concat([x, synthetic], axis=0), training=True)
             student_real, student_synthetic = logits[:num_real], logits[num_real:]
             losses = self._loss_terms(y, student_real, sample_weight, teacher_real,
-                                  student_synthetic, explored.teacher_logits)
+                                      student_synthetic, explored.teacher_logits)
             total = losses["total"]
             if self.student.losses:
                 total = total + tf.add_n(self.student.losses)
@@ -229,6 +229,7 @@ class TGTDistiller(keras.Model):
         return self._results(self._compiled_metric_results(y, student_real, sample_weight))
 
     def test_step(self, data):
+        """Evaluates the student on real data: `loss` is `real_loss_weight * real_loss`."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         logits = self.student(tf.cast(x, tf.float32), training=False)
         losses = self._loss_terms(y, logits, sample_weight)
