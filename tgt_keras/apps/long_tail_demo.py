@@ -109,6 +109,7 @@ def _fit_kwargs(config: DemoConfig, logdir: Path) -> dict:
         "steps_per_epoch": config.steps // config.epochs,
         "epochs": config.epochs,
         "verbose": 1 if sys.stdout.isatty() else 2,
+        "shuffle": False,  # the tf.data pipeline shuffles (seeded)
         "callbacks": [keras.callbacks.TensorBoard(str(logdir), write_graph=False)],
     }
 
