@@ -16,27 +16,22 @@ _BIGBIGAN_OUTPUTS = {
     "upsampled": ImageFormat(256, 256, 3, (-1.0, 1.0)),
 }
 
+def _bigbigan(handle: str) -> dict:
+    return {
+        "handle": handle,
+        "latent_dim": 120,
+        "input_format": ImageFormat(256, 256, 3, (-1.0, 1.0)),
+        "encode_signature": "encode",
+        "encode_input": "x",
+        "encode_output": "z_sample",
+        "generate_signature": "generate",
+        "generate_input": "z",
+    }
+
+
 GENERATOR_PRESETS: dict[str, dict] = {
-    "bigbigan-resnet50": {
-        "handle": "https://tfhub.dev/deepmind/bigbigan-resnet50/1",
-        "latent_dim": 120,
-        "input_format": ImageFormat(256, 256, 3, (-1.0, 1.0)),
-        "encode_signature": "encode",
-        "encode_input": "x",
-        "encode_output": "z_sample",
-        "generate_signature": "generate",
-        "generate_input": "z",
-    },
-    "bigbigan-revnet50x4": {
-        "handle": "https://tfhub.dev/deepmind/bigbigan-revnet50x4/1",
-        "latent_dim": 120,
-        "input_format": ImageFormat(256, 256, 3, (-1.0, 1.0)),
-        "encode_signature": "encode",
-        "encode_input": "x",
-        "encode_output": "z_sample",
-        "generate_signature": "generate",
-        "generate_input": "z",
-    },
+    "bigbigan-resnet50": _bigbigan("https://tfhub.dev/deepmind/bigbigan-resnet50/1"),
+    "bigbigan-revnet50x4": _bigbigan("https://tfhub.dev/deepmind/bigbigan-revnet50x4/1"),
 }
 
 
