@@ -35,6 +35,38 @@ GENERATOR_PRESETS: dict[str, dict] = {
 }
 
 
+#: TF-Hub image classifiers usable as labelers (TF2 SavedModels called directly, inputs in
+#: [0, 1], logits out), with the input size and classes their TF-Hub pages state.
+LABELER_PRESETS: dict[str, dict] = {
+    "efficientnet-v2-b0-imagenet1k": {
+        "handle": "https://tfhub.dev/google/imagenet/efficientnet_v2_imagenet1k_b0/classification/2",
+        "input_format": ImageFormat(224, 224, 3, (0.0, 1.0)),
+        "num_classes": 1000,
+        "outputs": "logits",
+    },
+    "mobilenet-v2-140-224": {
+        "handle": "https://tfhub.dev/google/imagenet/mobilenet_v2_140_224/classification/5",
+        "input_format": ImageFormat(224, 224, 3, (0.0, 1.0)),
+        "num_classes": 1001,  # index 0 is "background"
+        "outputs": "logits",
+    },
+}
+
+
+def labeler_preset_kwargs(name: str) -> dict:
+    """Returns `HubLabeler` constructor arguments for preset `name`.
+
+    Raises:
+        ValueError: for an unknown preset.
+    """
+    if name not in LABELER_PRESETS:
+        raise ValueError(
+            f"Unknown labeler preset. Expected one of {sorted(LABELER_PRESETS)}. "
+            f"Received: name={name!r}"
+        )
+    return dict(LABELER_PRESETS[name])
+
+
 def generator_preset_kwargs(name: str, output: str = "default") -> dict:
     """Returns `HubGenerator` constructor arguments for preset `name`.
 

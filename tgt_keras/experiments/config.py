@@ -1,0 +1,218 @@
+"""`ExperimentConfig`: one typed, frozen, validated config per file in `hparams/`.
+
+The fields are the columns of the paper's hyper-parameter table (`num_epochs`, `optimizer`,
+`schedule`, `warmup_epochs`, `peak_learning_rate`, `batch_size`, `labeler_image_size`,
+`generator_image_size`, `student_image_size`, `sigma`, `step_size`, `num_steps`) plus what a run
+also needs: the dataset and its long-tail settings, the teachers by preset name, the student
+architecture and the loss weights. The paper's values are not known to us: every value in our
+files is our default unless the file says it is a published fact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tgt_keras.core.exploration import EXPLORATION_MODES
+from tgt_keras.teachers.presets import GENERATOR_PRESETS, LABELER_PRESETS
+
+DATASETS = ("fashion_mnist_lt", "mnist_lt", "imagenet_lt", "sun_lt", "places_lt")
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("cosine", "constant")
+LONG_TAIL_SHAPES = ("exponential", "pareto")
+STUDENTS = ("small_cnn", "resnet")
+#: Teachers the package trains itself (`tgt_keras.offline`).
+OFFLINE_TEACHERS = ("fashion-mnist-offline",)
+#: Prefix of a user-supplied local SavedModel teacher: `savedmodel:/path/to/dir`.
+SAVEDMODEL_PREFIX = "savedmodel:"
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """One experiment. Load with `load_hparams("hparams/<name>.yaml")`.
+
+    Example:
+    >>> config = load_hparams("hparams/fashion_mnist_lt.yaml")  # doctest: +SKIP
+    >>> config.sigma  # doctest: +SKIP
+    0.5
+    """
+
+    name: str
+    description: str
+    dataset: str
+    num_classes: int
+    labeler: str
+    generator: str
+    student: str
+    # --- the paper's hyper-parameter table ---
+    num_epochs: int
+    optimizer: str
+    schedule: str
+    warmup_epochs: float
+    peak_learning_rate: float
+    batch_size: int
+    labeler_image_size: int
+    generator_image_size: int
+    student_image_size: int
+    sigma: float
+    step_size: float
+    num_steps: int
+    # --- long tail (None: the dataset's own long-tail split, as for ImageNet-LT) ---
+    long_tail_max_count: int | None = None
+    long_tail_imbalance_ratio: float | None = None
+    long_tail_shape: str = "exponential"
+    # --- TGT loss and exploration ---
+    exploration: str = "gradient"
+    real_loss_weight: float = 1.0
+    real_distillation_weight: float = 0.0
+    synthetic_loss_weight: float = 1.0
+    temperature: float = 1.0
+    # --- run ---
+    student_width: int = 16
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    steps_per_epoch: int | None = None  # None: one pass over the training set
+    seed: int = 0
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            _check_type(field.name, getattr(self, field.name), _resolved_types()[field.name])
+        _check_choice("dataset", self.dataset, DATASETS)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("long_tail_shape", self.long_tail_shape, LONG_TAIL_SHAPES)
+        _check_choice("exploration", self.exploration, EXPLORATION_MODES)
+        _check_choice("student", self.student, STUDENTS)
+        _check_teacher("labeler", self.labeler, tuple(LABELER_PRESETS) + OFFLINE_TEACHERS)
+        _check_teacher("generator", self.generator, tuple(GENERATOR_PRESETS) + OFFLINE_TEACHERS)
+        for name in ("num_classes",):
+            _check_min(name, getattr(self, name), 2)
+        for name in ("num_epochs", "batch_size", "labeler_image_size", "generator_image_size",
+                     "student_image_size", "student_width"):
+            _check_min(name, getattr(self, name), 1)
+        for name in ("warmup_epochs", "sigma", "step_size", "num_steps", "real_loss_weight",
+                     "real_distillation_weight", "synthetic_loss_weight", "momentum",
+                     "weight_decay", "seed"):
+            _check_min(name, getattr(self, name), 0)
+        if self.peak_learning_rate <= 0:
+            raise ValueError(
+                "`peak_learning_rate` must be > 0. "
+                f"Received: peak_learning_rate={self.peak_learning_rate!r}"
+            )
+        if self.temperature <= 0:
+            raise ValueError(
+                f"`temperature` must be > 0. Received: temperature={self.temperature!r}"
+            )
+        if self.warmup_epochs > self.num_epochs:
+            raise ValueError(
+                f"`warmup_epochs` must be <= num_epochs={self.num_epochs}. "
+                f"Received: warmup_epochs={self.warmup_epochs!r}"
+            )
+        if (self.long_tail_max_count is None) != (self.long_tail_imbalance_ratio is None):
+            raise ValueError(
+                "`long_tail_max_count` and `long_tail_imbalance_ratio` are set together or not "
+                f"at all. Received: long_tail_max_count={self.long_tail_max_count!r}, "
+                f"long_tail_imbalance_ratio={self.long_tail_imbalance_ratio!r}"
+            )
+        if self.long_tail_max_count is not None:
+            _check_min("long_tail_max_count", self.long_tail_max_count, 1)
+            _check_min("long_tail_imbalance_ratio", self.long_tail_imbalance_ratio, 1)
+        if self.steps_per_epoch is not None:
+            _check_min("steps_per_epoch", self.steps_per_epoch, 1)
+
+    def replace(self, **changes) -> ExperimentConfig:
+        """A copy with `changes` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _resolved_types() -> dict[str, Any]:
+    return typing.get_type_hints(ExperimentConfig)
+
+
+def _check_type(name: str, value: Any, annotation: Any) -> None:
+    allowed = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (
+        annotation,
+    )
+    for kind in allowed:
+        if kind is type(None) and value is None:
+            return
+        if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return
+        if kind is str and isinstance(value, str):
+            return
+    expected = " or ".join("None" if k is type(None) else k.__name__ for k in allowed)
+    raise TypeError(
+        f"`{name}` must be {expected}. Received: {name}={value!r} of type {type(value).__name__}"
+    )
+
+
+def _check_choice(name: str, value: str, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {choices}. Received: {name}={value!r}")
+
+
+def _check_teacher(name: str, value: str, presets) -> None:
+    if value in presets or (value.startswith(SAVEDMODEL_PREFIX) and len(value) > len(
+            SAVEDMODEL_PREFIX)):
+        return
+    raise ValueError(
+        f"`{name}` must be a preset name, one of {presets}, or "
+        f"'{SAVEDMODEL_PREFIX}<directory>'. Received: {name}={value!r}"
+    )
+
+
+def _check_min(name: str, value, minimum) -> None:
+    if value < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}. Received: {name}={value!r}")
+
+
+def parse_overrides(overrides) -> dict:
+    """Parses `["key=value", ...]` (values read as YAML scalars: `0.5`, `adam`, `null`)."""
+    parsed = {}
+    for item in overrides or ():
+        if "=" not in item:
+            raise ValueError(f"An override must look like key=value. Received: {item!r}")
+        key, raw = item.split("=", 1)
+        parsed[key.strip()] = yaml.safe_load(raw)
+    return parsed
+
+
+def config_from_dict(values: dict, source: str = "config") -> ExperimentConfig:
+    """Builds an `ExperimentConfig`, naming the source in the error for an unknown field."""
+    known = [f.name for f in dataclasses.fields(ExperimentConfig)]
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(
+            f"Unknown field(s) {unknown} in {source}. Known fields: {known}"
+        )
+    missing = [
+        f.name for f in dataclasses.fields(ExperimentConfig)
+        if f.default is dataclasses.MISSING and f.name not in values
+    ]
+    if missing:
+        raise ValueError(f"Missing field(s) {missing} in {source}.")
+    return ExperimentConfig(**values)
+
+
+def load_hparams(path: str | Path, overrides=None) -> ExperimentConfig:
+    """Loads and validates `hparams/<experiment>.yaml`, then applies `key=value` overrides.
+
+    Raises:
+        ValueError / TypeError: naming the field and the value that is wrong.
+    """
+    path = Path(path)
+    values = yaml.safe_load(path.read_text())
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} must hold a mapping of fields. Received: {type(values).__name__}")
+    values.update(parse_overrides(overrides))
+    return config_from_dict(values, source=str(path))
