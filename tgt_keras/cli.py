@@ -2,6 +2,7 @@
 
     tgt-keras demo [--steps N] [--output-dir DIR] [--seed S] [--methods ...]
     tgt-keras teachers [--force]
+    tgt-keras train --hparams hparams/X.yaml [--set key=value ...] [--smoke] [--output-dir DIR]
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=defaults.seed)
     demo.add_argument("--output-dir", default=defaults.output_dir)
     demo.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    train = sub.add_parser("train", help="run one experiment of hparams/")
+    train.add_argument("--hparams", required=True, help="an hparams/<experiment>.yaml file")
+    train.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override a field (repeatable)")
+    train.add_argument("--smoke", action="store_true",
+                       help="a few steps on random images with stub teachers (checks the wiring)")
+    train.add_argument("--output-dir", default=None,
+                       help="run directory (default runs/<experiment name>[-smoke])")
     teachers = sub.add_parser("teachers", help="train (or load) and report the offline teachers")
     teachers.add_argument("--force", action="store_true", help="retrain even if cached")
     return parser
@@ -42,6 +51,14 @@ def main(argv: list[str] | None = None) -> int:
         config = DemoConfig(steps=args.steps, epochs=args.epochs, seed=args.seed,
                             output_dir=args.output_dir)
         run_demo(config, methods=tuple(args.methods))
+    elif args.command == "train":
+        from tgt_keras.experiments import load_hparams
+        from tgt_keras.experiments.train import run_experiment
+
+        config = load_hparams(args.hparams, args.overrides)
+        output = args.output_dir or f"runs/{config.name}{'-smoke' if args.smoke else ''}"
+        metrics = run_experiment(config, output, smoke=args.smoke)
+        print(f"balanced accuracy {metrics['balanced_accuracy']:.3f}; run directory {output}")
     elif args.command == "teachers":
         import json
 

@@ -1,0 +1,61 @@
+"""`tgt-keras train --smoke` runs every experiment in hparams/ end to end, offline."""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import yaml
+
+from tgt_keras import cli
+from tgt_keras.experiments import load_hparams
+from tgt_keras.experiments.train import build_optimizer, build_teachers, learning_rate_schedule
+
+HPARAMS = sorted((Path(__file__).parent.parent / "hparams").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", HPARAMS, ids=lambda p: p.stem)
+def test_smoke_run_writes_the_run_directory(path, tmp_path):
+    out = tmp_path / "run"
+    assert cli.main(["train", "--hparams", str(path), "--smoke", "--output-dir", str(out),
+                     "--set", "num_steps=1"]) == 0
+    resolved = yaml.safe_load((out / "config.yaml").read_text())
+    assert resolved["name"] == path.stem and resolved["num_steps"] == 1
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= metrics["balanced_accuracy"] <= 1.0
+    assert metrics["smoke"] is True
+    assert {"loss", "synthetic_loss", "disagreement_after"} <= set(metrics["history"])
+    student = keras.models.load_model(out / "student.keras")
+    config = load_hparams(path)
+    assert student.output_shape[-1] == config.num_classes
+    assert any((out / "tensorboard").rglob("*tfevents*"))
+
+
+def test_cosine_schedule_warms_up_linearly_then_decays():
+    config = load_hparams(HPARAMS[0]).replace(
+        schedule="cosine", warmup_epochs=1, num_epochs=3, peak_learning_rate=0.4,
+        optimizer="sgd")
+    schedule = learning_rate_schedule(config, steps_per_epoch=10)
+    rates = [float(schedule(step)) for step in (0, 5, 10, 20, 30)]
+    # Linear warm-up over 10 steps, then cosine over the remaining 20: half-way is half the peak.
+    np.testing.assert_allclose(rates, [0.0, 0.2, 0.4, 0.2, 0.0], atol=1e-6)
+    assert learning_rate_schedule(config.replace(schedule="constant"), 10) == 0.4
+    assert isinstance(build_optimizer(config, 10), keras.optimizers.SGD)
+    assert isinstance(build_optimizer(config.replace(optimizer="adam"), 10),
+                      keras.optimizers.Adam)
+
+
+def test_teacher_size_mismatch_is_a_clear_error(monkeypatch):
+    from tgt_keras.experiments import train
+
+    path = next(p for p in HPARAMS if p.stem == "imagenet_lt")
+    config = load_hparams(path, ["labeler_image_size=299"])
+    # Stand-ins with the presets' declared sizes (224 labeler, 128 generator) replace the
+    # TF-Hub modules, which are not reachable here.
+    labeler, generator = train._stub_teachers(config.replace(labeler_image_size=224), 3)
+    monkeypatch.setattr(train, "HubLabeler", lambda **kwargs: labeler)
+    monkeypatch.setattr(train.HubGenerator, "from_preset", staticmethod(lambda name: generator))
+    with pytest.raises(ValueError, match="`labeler_image_size` must match the teacher's "
+                                         "declared size 224. Received: labeler_image_size=299"):
+        build_teachers(config)

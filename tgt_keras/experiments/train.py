@@ -1,0 +1,274 @@
+"""`tgt-keras train --hparams hparams/X.yaml`: one experiment from its config to a run directory.
+
+Builds the data, the teachers, the student, the optimizer and its schedule from an
+`ExperimentConfig`, fits a `TGTDistiller`, evaluates balanced / many / medium / few-shot accuracy
+and writes the run directory:
+
+    <output_dir>/config.yaml      the resolved config
+    <output_dir>/metrics.json     training history and test metrics
+    <output_dir>/tensorboard/     Keras scalars
+    <output_dir>/student.keras    the trained student, loadable alone
+    <output_dir>/per_class_accuracy.png
+
+`smoke=True` shrinks any experiment to a few steps on random images with tiny stub teachers of
+the configured sizes, so every file in `hparams/` can be exercised offline.
+
+Data images are fed at the largest size a model of the chain needs (the generator's encoder
+input for the paper's experiments: BigBiGAN encodes 256x256), and the student resizes them to
+`student_image_size` with a `Resizing` layer at its input, so no real image is upsampled before
+the encoder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+import yaml
+
+from tgt_keras.core.distiller import TGTDistiller
+from tgt_keras.data.long_tail import (
+    balanced_accuracy,
+    long_tail_counts,
+    long_tail_indices,
+    per_class_accuracy,
+    shot_accuracies,
+)
+from tgt_keras.experiments.config import OFFLINE_TEACHERS, SAVEDMODEL_PREFIX, ExperimentConfig
+from tgt_keras.experiments.students import build_student
+from tgt_keras.teachers.generator import HubGenerator, KerasGenerator
+from tgt_keras.teachers.image_format import ImageFormat
+from tgt_keras.teachers.labeler import HubLabeler, KerasLabeler
+from tgt_keras.teachers.presets import (
+    GENERATOR_PRESETS,
+    LABELER_PRESETS,
+    generator_preset_kwargs,
+    labeler_preset_kwargs,
+)
+
+SMOKE_STEPS = 2
+SMOKE_BATCH = 4
+
+
+@dataclasses.dataclass
+class ExperimentData:
+    """What a run trains and evaluates on."""
+
+    train: tf.data.Dataset  # repeated, batched (image, label)
+    steps_per_epoch: int
+    x_test: np.ndarray
+    y_test: np.ndarray
+    train_counts: np.ndarray
+    input_format: ImageFormat  # format of the images in `train` / `x_test`
+
+
+def _channels(config: ExperimentConfig) -> int:
+    return 1 if config.dataset in ("fashion_mnist_lt", "mnist_lt") else 3
+
+
+def _data_size(config: ExperimentConfig) -> int:
+    """The size real images are fed at: the generator encoder's input size when known."""
+    if config.generator in GENERATOR_PRESETS:
+        return generator_preset_kwargs(config.generator)["input_format"].height
+    return max(config.student_image_size, config.generator_image_size)
+
+
+def build_data(config: ExperimentConfig, smoke: bool = False) -> ExperimentData:
+    """Loads the configured dataset (random images of the right shapes when `smoke`)."""
+    size = _data_size(config)
+    input_format = ImageFormat(size, size, _channels(config), (0.0, 1.0))
+    rng = np.random.default_rng(config.seed)
+    if smoke:
+        n = SMOKE_BATCH * SMOKE_STEPS
+        x = rng.uniform(0, 1, (n, *input_format.shape)).astype("float32")
+        y = np.arange(n) % config.num_classes
+        counts = np.bincount(y, minlength=config.num_classes)
+        x_test, y_test = x, y
+        batch, steps = SMOKE_BATCH, SMOKE_STEPS
+    elif config.dataset == "fashion_mnist_lt":
+        from tgt_keras.data.fashion_mnist import load_fashion_mnist
+
+        x_all, y_all = load_fashion_mnist("train")
+        x_te, y_test = load_fashion_mnist("test")
+        counts = long_tail_counts(config.num_classes, config.long_tail_max_count,
+                                  config.long_tail_imbalance_ratio)
+        idx = long_tail_indices(y_all, counts, seed=config.seed)
+        x, y = (x_all[idx] / 255.0).astype("float32")[..., None], y_all[idx]
+        x_test = (x_te / 255.0).astype("float32")[..., None]
+        batch = config.batch_size
+        steps = config.steps_per_epoch or math.ceil(len(x) / batch)
+    else:
+        raise NotImplementedError(
+            f"dataset={config.dataset!r} needs its TFDS pipeline, which `tgt-keras train` does "
+            "not wire up yet; run it with --smoke, or use `fashion_mnist_lt`."
+        )
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=config.seed).repeat()
+    ds = ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return ExperimentData(ds, steps, x_test, np.asarray(y_test), np.asarray(counts), input_format)
+
+
+def _stub_teachers(config: ExperimentConfig, channels: int):
+    """Tiny random teachers with the configured image sizes (for `smoke` runs)."""
+    enc_size = _data_size(config)
+    gen_size, lab_size, latent = config.generator_image_size, config.labeler_image_size, 8
+    labeler_model = keras.Sequential([
+        keras.Input((lab_size, lab_size, channels)),
+        keras.layers.AveragePooling2D(max(1, lab_size // 4)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(config.num_classes),
+    ])
+    labeler = KerasLabeler(labeler_model, value_range=(0.0, 1.0))
+    encoder = keras.Sequential([
+        keras.Input((enc_size, enc_size, channels)),
+        keras.layers.AveragePooling2D(max(1, enc_size // 4)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(latent),
+    ])
+    side = max(1, gen_size // 4)
+    decoder = keras.Sequential([
+        keras.Input((latent,)),
+        keras.layers.Dense(4 * 4 * channels, activation="tanh"),
+        keras.layers.Reshape((4, 4, channels)),
+        keras.layers.Resizing(gen_size, gen_size) if gen_size % 4 else
+        keras.layers.UpSampling2D(side, interpolation="bilinear"),
+    ])
+    generator = KerasGenerator(encoder, decoder, value_range=(-1.0, 1.0))
+    return labeler, generator
+
+
+def build_teachers(config: ExperimentConfig, smoke: bool = False):
+    """Resolves the configured labeler and generator (stubs of the same sizes when `smoke`).
+
+    Raises:
+        ValueError: when a teacher's declared size differs from the config's image sizes.
+    """
+    channels = _channels(config)
+    if smoke:
+        return _stub_teachers(config, channels)
+    if "fashion-mnist-offline" in (config.labeler, config.generator):
+        from tgt_keras.offline import fashion_mnist_teachers
+
+        offline = fashion_mnist_teachers()
+    if config.labeler in OFFLINE_TEACHERS:
+        labeler = offline.labeler
+    elif config.labeler in LABELER_PRESETS:
+        labeler = HubLabeler(**labeler_preset_kwargs(config.labeler))
+    else:
+        size = config.labeler_image_size
+        labeler = HubLabeler(config.labeler[len(SAVEDMODEL_PREFIX):],
+                             ImageFormat(size, size, channels, (0.0, 1.0)), config.num_classes)
+    if config.generator in OFFLINE_TEACHERS:
+        generator = offline.generator
+    elif config.generator in GENERATOR_PRESETS:
+        generator = HubGenerator.from_preset(config.generator)
+    else:
+        size, enc = config.generator_image_size, _data_size(config)
+        generator = HubGenerator(config.generator[len(SAVEDMODEL_PREFIX):],
+                                 ImageFormat(enc, enc, channels, (-1.0, 1.0)),
+                                 ImageFormat(size, size, channels, (-1.0, 1.0)))
+    for name, declared, wanted in (
+        ("labeler_image_size", labeler.input_format.height, config.labeler_image_size),
+        ("generator_image_size", generator.output_format.height, config.generator_image_size),
+    ):
+        if declared != wanted:
+            raise ValueError(
+                f"`{name}` must match the teacher's declared size {declared}. "
+                f"Received: {name}={wanted}"
+            )
+    return labeler, generator
+
+
+def learning_rate_schedule(config: ExperimentConfig, steps_per_epoch: int):
+    """Cosine decay to 0 after a linear warm-up from 0 (`schedule: cosine`), else the peak rate."""
+    if config.schedule != "cosine":
+        return config.peak_learning_rate
+    total = config.num_epochs * steps_per_epoch
+    warmup = int(round(config.warmup_epochs * steps_per_epoch))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else config.peak_learning_rate,
+        decay_steps=max(total - warmup, 1),
+        warmup_target=config.peak_learning_rate if warmup else None,
+        warmup_steps=warmup,
+    )
+
+
+def build_optimizer(config: ExperimentConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """SGD with momentum or Adam, on `learning_rate_schedule`."""
+    rate = learning_rate_schedule(config, steps_per_epoch)
+    decay = config.weight_decay or None
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(rate, momentum=config.momentum, weight_decay=decay)
+    return keras.optimizers.Adam(rate, weight_decay=decay)
+
+
+def _student(config: ExperimentConfig, input_format: ImageFormat) -> keras.Model:
+    size = config.student_image_size
+    core = build_student(config.student, (size, size, input_format.channels),
+                         config.num_classes, config.student_width)
+    if size == input_format.height:
+        return core
+    inputs = keras.Input(input_format.shape, name="image")
+    resized = keras.layers.Resizing(size, size, antialias=True)(inputs)
+    return keras.Model(inputs, core(resized), name=f"{config.student}_{size}px")
+
+
+def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool = False) -> dict:
+    """Trains and evaluates one experiment; returns (and writes) its metrics."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    keras.utils.set_random_seed(config.seed)
+    data = build_data(config, smoke)
+    labeler, generator = build_teachers(config, smoke)
+    student = _student(config, data.input_format)
+    distiller = TGTDistiller(
+        student, labeler, generator,
+        exploration=config.exploration, sigma=config.sigma, step_size=config.step_size,
+        num_steps=config.num_steps, real_loss_weight=config.real_loss_weight,
+        real_distillation_weight=config.real_distillation_weight,
+        synthetic_loss_weight=config.synthetic_loss_weight, temperature=config.temperature,
+        input_format=data.input_format, seed=config.seed,
+    )
+    epochs = 1 if smoke else config.num_epochs
+    distiller.compile(optimizer=build_optimizer(config, data.steps_per_epoch),
+                      metrics=["accuracy"])
+    start = time.perf_counter()
+    history = distiller.fit(
+        data.train, epochs=epochs, steps_per_epoch=data.steps_per_epoch,
+        callbacks=[keras.callbacks.TensorBoard(str(out / "tensorboard"), write_graph=False)],
+        verbose=2,
+        shuffle=False,  # the tf.data pipeline shuffles (seeded)
+    )
+    seconds = time.perf_counter() - start
+
+    pred = np.argmax(student.predict(data.x_test, batch_size=256, verbose=0), -1)
+    per_class = per_class_accuracy(data.y_test, pred, config.num_classes)
+    metrics = {
+        "experiment": config.name,
+        "smoke": smoke,
+        "train_seconds": seconds,
+        "balanced_accuracy": balanced_accuracy(data.y_test, pred, config.num_classes),
+        **{f"{k}_shot_accuracy": v for k, v in shot_accuracies(per_class,
+                                                                data.train_counts).items()},
+        "per_class_accuracy": per_class.tolist(),
+        "train_counts": data.train_counts.tolist(),
+        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    student.save(out / "student.keras")
+    _per_class_plot(per_class, data.train_counts, out / "per_class_accuracy.png", config.name)
+    return metrics
+
+
+def _per_class_plot(per_class, counts, path, name) -> None:
+    from tgt_keras.apps import plots
+
+    plot = getattr(plots, "per_class_accuracy_plot", None)
+    if plot is not None:
+        plot({"TGT": per_class}, counts, path, title=f"{name}: accuracy per class")
