@@ -1,6 +1,7 @@
 """The `tgt-keras` command line.
 
     tgt-keras demo [--steps N] [--output-dir DIR] [--seed S] [--methods ...]
+    tgt-keras study sample-size [--sizes 5 10 ...] [--seeds 0 1] [--steps N]
     tgt-keras teachers [--force]
     tgt-keras train --hparams hparams/X.yaml [--set key=value ...] [--smoke] [--output-dir DIR]
 """
@@ -38,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
                        help="a few steps on random images with stub teachers (checks the wiring)")
     train.add_argument("--output-dir", default=None,
                        help="run directory (default runs/<experiment name>[-smoke])")
+    study = sub.add_parser("study", help="studies on the offline Fashion-MNIST task")
+    study.add_argument("kind", choices=["sample-size"])
+    study.add_argument("--sizes", type=int, nargs="+", default=[5, 10, 25, 50, 100, 250],
+                       help="real examples per class (default %(default)s)")
+    study.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    study.add_argument("--steps", type=int, default=300, help="training steps per run")
+    study.add_argument("--output-dir", default="runs/sample_size")
     teachers = sub.add_parser("teachers", help="train (or load) and report the offline teachers")
     teachers.add_argument("--force", action="store_true", help="retrain even if cached")
     return parser
@@ -59,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         output = args.output_dir or f"runs/{config.name}{'-smoke' if args.smoke else ''}"
         metrics = run_experiment(config, output, smoke=args.smoke)
         print(f"balanced accuracy {metrics['balanced_accuracy']:.3f}; run directory {output}")
+    elif args.command == "study":
+        from tgt_keras.apps.sample_size_study import run_sample_size_study
+
+        run_sample_size_study(DemoConfig(steps=args.steps, epochs=1), sizes=tuple(args.sizes),
+                              seeds=tuple(args.seeds), output_dir=args.output_dir)
     elif args.command == "teachers":
         import json
 

@@ -104,13 +104,16 @@ def _evaluate(student, x_test, y_test, train_counts) -> dict:
     }
 
 
-def _fit_kwargs(config: DemoConfig, logdir: Path) -> dict:
+def _fit_kwargs(config: DemoConfig, logdir: Path | None) -> dict:
+    callbacks = []
+    if logdir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(str(logdir), write_graph=False))
     return {
         "steps_per_epoch": config.steps // config.epochs,
         "epochs": config.epochs,
         "verbose": 1 if sys.stdout.isatty() else 2,
         "shuffle": False,  # the tf.data pipeline shuffles (seeded)
-        "callbacks": [keras.callbacks.TensorBoard(str(logdir), write_graph=False)],
+        "callbacks": callbacks,
     }
 
 
@@ -148,6 +151,27 @@ def _make_trainer(method: str, student, teachers, config: DemoConfig):
     )
     trainer.compile(optimizer=optimizer, metrics=["accuracy"])
     return trainer
+
+
+def train_student(method: str, x, y, teachers, config: DemoConfig, logdir=None, verbose=None):
+    """Trains a fresh demo student on `(x, y)` with one of `METHODS`.
+
+    The student's initialisation and the data order depend only on `config.seed`, so the
+    methods are compared on equal terms.
+
+    Returns:
+        `(trainer, seconds)`: the model that was fit (the student itself for "one-hot", else a
+        distiller whose `.student` is trained) and the training wall time.
+    """
+    keras.utils.set_random_seed(config.seed)
+    student = build_student(config.student_filters)
+    trainer = _make_trainer(method, student, teachers, config)
+    kwargs = _fit_kwargs(config, logdir)
+    if verbose is not None:
+        kwargs["verbose"] = verbose
+    start = time.perf_counter()
+    trainer.fit(_train_dataset(x, y, config), **kwargs)
+    return trainer, time.perf_counter() - start
 
 
 def _sample_grid(distillers: dict, teachers, x_real, path: Path) -> bytes:
@@ -209,13 +233,9 @@ def run_demo(config: DemoConfig = DemoConfig(), methods=METHODS, teachers=None) 
     distillers = {}
     for method in methods:
         print(f"\n=== {method} ===", flush=True)
-        keras.utils.set_random_seed(config.seed)
-        student = build_student(config.student_filters)
-        trainer = _make_trainer(method, student, teachers, config)
-        ds = _train_dataset(x_lt, y_lt, config)
-        start = time.perf_counter()
-        trainer.fit(ds, **_fit_kwargs(config, out / "tensorboard" / method))
-        seconds = time.perf_counter() - start
+        trainer, seconds = train_student(method, x_lt, y_lt, teachers, config,
+                                         out / "tensorboard" / method)
+        student = trainer if method == "one-hot" else trainer.student
         result = _evaluate(student, x_eval, y_test, counts)
         rows.append({"method": method, **result, "seconds": seconds})
         if isinstance(trainer, TGTDistiller):
