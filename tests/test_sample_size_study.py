@@ -39,7 +39,6 @@ def test_table_reports_lower_bounds_above_the_curve():
 
 def test_tiny_study_end_to_end(tmp_path):
     from tests.test_offline_demo import TINY  # the tiny cached teachers' recipe
-
     from tgt_keras.offline import fashion_mnist_teachers
 
     teachers = fashion_mnist_teachers(cache=tmp_path / "cache", verbose=0, recipe=TINY)
