@@ -59,3 +59,21 @@ def test_teacher_size_mismatch_is_a_clear_error(monkeypatch):
     with pytest.raises(ValueError, match="`labeler_image_size` must match the teacher's "
                                          "declared size 224. Received: labeler_image_size=299"):
         build_teachers(config)
+
+
+def test_paper_dataset_comes_from_tfds_at_the_encoder_size():
+    import tensorflow_datasets as tfds
+
+    from tgt_keras.experiments.train import build_data
+
+    path = next(p for p in HPARAMS if p.stem == "imagenet_lt")
+    config = load_hparams(path, ["batch_size=4"])
+    with tfds.testing.mock_data(num_examples=8):
+        data = build_data(config)
+        x, y = next(iter(data.train))
+        x_test, _ = next(iter(data.test))
+    # BigBiGAN encodes 256x256: real images arrive at that size, the student resizes.
+    assert x.shape == (4, 256, 256, 3) and x_test.shape[1:] == (256, 256, 3)
+    assert 0.0 <= float(np.min(x)) and float(np.max(x)) <= 1.0
+    assert data.input_format.shape == (256, 256, 3)
+    assert int(np.sum(data.train_counts)) == 8 and data.steps_per_epoch == 2

@@ -77,6 +77,7 @@ class ExperimentConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0
     steps_per_epoch: int | None = None  # None: one pass over the training set
+    data_dir: str | None = None  # TFDS data_dir of the paper's datasets
     seed: int = 0
 
     def __post_init__(self):

