@@ -5,8 +5,10 @@ Public API:
 - Teachers: `HubGenerator` / `KerasGenerator`, `HubLabeler` / `KerasLabeler`, `ImageFormat`,
   `export_hub_generator`.
 - `explore`, `tgt_loss`: the exploration and the loss math, usable on their own.
+- `TGTMonitor`: a callback logging the loss terms and grids of the explored samples.
 """
 
+from tgt_keras.apps.monitor import TGTMonitor
 from tgt_keras.core import EXPLORATION_MODES, METRIC_NAMES, TGTDistiller, explore, tgt_loss
 from tgt_keras.teachers import (
     GENERATOR_PRESETS,
@@ -35,6 +37,7 @@ __all__ = [
     "KerasLabeler",
     "Labeler",
     "TGTDistiller",
+    "TGTMonitor",
     "__version__",
     "convert_images",
     "explore",
