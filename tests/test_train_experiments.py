@@ -30,6 +30,10 @@ def test_smoke_run_writes_the_run_directory(path, tmp_path):
     config = load_hparams(path)
     assert student.output_shape[-1] == config.num_classes
     assert any((out / "tensorboard").rglob("*tfevents*"))
+    assert (out / "per_class_accuracy.png").read_bytes()[:4] == b"\x89PNG"
+    grids = sorted(p.name for p in out.glob("samples_step*.png"))
+    # 2 smoke steps, a grid every max(1, steps // 5) = 1 step.
+    assert grids == ["samples_step000001.png", "samples_step000002.png"]
 
 
 def test_cosine_schedule_warms_up_linearly_then_decays():

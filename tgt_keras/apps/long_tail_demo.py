@@ -36,11 +36,9 @@ from tgt_keras.data.long_tail import (
     shot_accuracies,
 )
 from tgt_keras.offline.fashion_mnist import (
-    GENERATOR_FORMAT,
     IMAGE_FORMAT,
     fashion_mnist_teachers,
 )
-from tgt_keras.teachers.image_format import convert_images
 
 METHODS = ("one-hot", "KD", "TGT-random", "TGT-gradient")
 
@@ -174,25 +172,16 @@ def train_student(method: str, x, y, teachers, config: DemoConfig, logdir=None, 
     return trainer, time.perf_counter() - start
 
 
-def _sample_grid(distillers: dict, teachers, x_real, path: Path) -> bytes:
-    """Real images, reconstructions and explored samples, titled with the teacher's labels."""
-    generator, labeler = teachers.generator, teachers.labeler
-    x = tf.constant(x_real)
-
-    def to_unit(images):
-        return convert_images(images, GENERATOR_FORMAT, IMAGE_FORMAT).numpy()
-
-    def names(images_unit):
-        pred = np.argmax(labeler.logits(images_unit), -1)
-        return [FASHION_MNIST_CLASSES[p] for p in pred]
-
-    recon = to_unit(generator.decode(generator.encode(convert_images(
-        x, IMAGE_FORMAT, GENERATOR_FORMAT))))
-    rows = [("real", x_real, names(x_real)), ("reconstructed", recon, names(recon))]
-    for method in ("TGT-random", "TGT-gradient"):
-        if method in distillers:
-            explored = to_unit(distillers[method].explore_batch(x).images)
-            rows.append((method.replace("TGT-", "") + "-explored", explored, names(explored)))
+def _sample_grid(distillers: dict, x_real, path: Path) -> bytes | None:
+    """Real images, reconstructions and each TGT row's explored samples, with teacher labels."""
+    rows = []
+    for method, distiller in distillers.items():
+        rows += plots.exploration_grid_rows(
+            distiller, x_real, FASHION_MNIST_CLASSES, include_real=not rows,
+            explored_name=method.replace("TGT-", "") + "-explored",
+        )
+    if not rows:
+        return None
     return plots.image_grid(rows, path, "Teacher labels on real, reconstructed and explored images")
 
 
@@ -263,9 +252,10 @@ def run_demo(config: DemoConfig = DemoConfig(), methods=METHODS, teachers=None) 
         [r for r in rows if r["method"] in METHODS], out / "accuracy.png",
         "Long-tail Fashion-MNIST: balanced test accuracy of the student",
     )
-    grid = _sample_grid(distillers, teachers, x_lt[:10], out / "samples.png")
+    grid = _sample_grid(distillers, x_lt[:10], out / "samples.png")
     plots.write_png_to_tensorboard(out / "tensorboard" / "figures", "accuracy", chart)
-    plots.write_png_to_tensorboard(out / "tensorboard" / "figures", "samples", grid)
+    if grid is not None:
+        plots.write_png_to_tensorboard(out / "tensorboard" / "figures", "samples", grid)
     print(f"Wrote {out / 'results.json'}, {out / 'accuracy.png'}, {out / 'samples.png'} and "
           f"TensorBoard logs in {out / 'tensorboard'}")
     return results

@@ -8,7 +8,8 @@ and writes the run directory:
     <output_dir>/metrics.json     training history and test metrics
     <output_dir>/tensorboard/     Keras scalars
     <output_dir>/student.keras    the trained student, loadable alone
-    <output_dir>/per_class_accuracy.png
+    <output_dir>/per_class_accuracy.png  accuracy per class, ordered by training frequency
+    <output_dir>/samples_step*.png  real / reconstructed / explored images with teacher labels
 
 `smoke=True` shrinks any experiment to a few steps on random images with tiny stub teachers of
 the configured sizes, so every file in `hparams/` can be exercised offline.
@@ -32,6 +33,8 @@ import numpy as np
 import tensorflow as tf
 import yaml
 
+from tgt_keras.apps import plots
+from tgt_keras.apps.monitor import TGTMonitor
 from tgt_keras.core.distiller import TGTDistiller
 from tgt_keras.data.long_tail import (
     balanced_accuracy,
@@ -262,7 +265,11 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
     start = time.perf_counter()
     history = distiller.fit(
         data.train, epochs=epochs, steps_per_epoch=data.steps_per_epoch,
-        callbacks=[keras.callbacks.TensorBoard(str(out / "tensorboard"), write_graph=False)],
+        callbacks=[
+            keras.callbacks.TensorBoard(str(out / "tensorboard"), write_graph=False),
+            TGTMonitor(out / "tensorboard", _grid_images(data), png_dir=out,
+                       every_n_steps=max(1, epochs * data.steps_per_epoch // 5)),
+        ],
         verbose=2,
         shuffle=False,  # the tf.data pipeline shuffles (seeded)
     )
@@ -296,9 +303,16 @@ def _predict(student, test: tf.data.Dataset):
     return np.concatenate(labels), np.concatenate(preds)
 
 
-def _per_class_plot(per_class, counts, path, name) -> None:
-    from tgt_keras.apps import plots
+def _grid_images(data: ExperimentData, count: int = 8) -> np.ndarray:
+    """The first `count` test images: the fixed batch the exploration grids show."""
+    images = []
+    for x, _ in data.test:
+        images.append(np.asarray(x))
+        if sum(len(i) for i in images) >= count:
+            break
+    return np.concatenate(images)[:count]
 
-    plot = getattr(plots, "per_class_accuracy_plot", None)
-    if plot is not None:
-        plot({"TGT": per_class}, counts, path, title=f"{name}: accuracy per class")
+
+def _per_class_plot(per_class, counts, path, name) -> None:
+    plots.per_class_accuracy_plot({"TGT": per_class}, counts, path,
+                                  title=f"{name}: accuracy per class (by training frequency)")
