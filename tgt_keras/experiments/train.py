@@ -268,7 +268,8 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
         callbacks=[
             keras.callbacks.TensorBoard(str(out / "tensorboard"), write_graph=False),
             TGTMonitor(out / "tensorboard", _grid_images(data), png_dir=out,
-                       every_n_steps=max(1, epochs * data.steps_per_epoch // 5)),
+                       every_n_steps=max(1, epochs * data.steps_per_epoch // 5),
+                       class_names=_class_names(config)),
         ],
         verbose=2,
         shuffle=False,  # the tf.data pipeline shuffles (seeded)
@@ -290,7 +291,11 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     student.save(out / "student.keras")
-    _per_class_plot(per_class, data.train_counts, out / "per_class_accuracy.png", config.name)
+    plots.per_class_accuracy_plot(
+        {"TGT": per_class}, data.train_counts, out / "per_class_accuracy.png",
+        class_names=_class_names(config),
+        title=f"{config.name}: accuracy per class (by training frequency)",
+    )
     return metrics
 
 
@@ -313,6 +318,11 @@ def _grid_images(data: ExperimentData, count: int = 8) -> np.ndarray:
     return np.concatenate(images)[:count]
 
 
-def _per_class_plot(per_class, counts, path, name) -> None:
-    plots.per_class_accuracy_plot({"TGT": per_class}, counts, path,
-                                  title=f"{name}: accuracy per class (by training frequency)")
+def _class_names(config: ExperimentConfig):
+    if config.dataset == "fashion_mnist_lt":
+        from tgt_keras.data.fashion_mnist import FASHION_MNIST_CLASSES
+
+        return list(FASHION_MNIST_CLASSES)
+    if config.dataset == "mnist_lt":
+        return [str(d) for d in range(10)]
+    return None
