@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from tgt_keras.apps.long_tail_demo import METHODS, DemoConfig, format_table, run_demo
-from tgt_keras.offline import fashion_mnist as offline_fashion_mnist
 from tgt_keras.offline import fashion_mnist_teachers
-from tgt_keras.offline.fashion_mnist import RECIPE, fingerprint
+from tgt_keras.offline import teachers as offline_module
+from tgt_keras.offline.teachers import RECIPE, fingerprint
 from tgt_keras.teachers import HubGenerator, KerasLabeler
 
 TINY = copy.deepcopy(RECIPE)
@@ -39,8 +39,8 @@ def test_teachers_are_cached_hub_generators(tiny_teachers, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("retrained although cached")
 
-    monkeypatch.setattr(offline_fashion_mnist, "_train_labeler", no_training)
-    monkeypatch.setattr(offline_fashion_mnist, "_train_generator", no_training)
+    monkeypatch.setattr(offline_module, "_train_labeler", no_training)
+    monkeypatch.setattr(offline_module, "_train_generator", no_training)
     again = fashion_mnist_teachers(cache=cache, verbose=0, recipe=TINY)
     assert again.directory == teachers.directory
     assert again.report == report
@@ -82,3 +82,22 @@ def test_format_table_by_hand():
     assert format_table(rows).splitlines()[-1] == "| m | 0.500 | 0.250 | 0.125 | 1.000 | 3 |"
     rows[0]["seconds"] = np.nan
     assert format_table(rows).splitlines()[-1].endswith("| - |")
+
+
+def test_mnist_offline_teachers_use_the_same_path(tmp_path):
+    from tgt_keras.offline import mnist_teachers
+    from tgt_keras.offline.teachers import MNIST_RECIPE
+
+    tiny = copy.deepcopy(MNIST_RECIPE)
+    tiny.update(train_examples=512, labeler=TINY["labeler"], generator=TINY["generator"])
+    teachers = mnist_teachers(cache=tmp_path, verbose=0, recipe=tiny)
+    assert teachers.directory.name.startswith("mnist-")
+    assert isinstance(teachers.generator, HubGenerator) and teachers.generator.latent_dim == 4
+    assert 0.0 <= teachers.report["teacher_test_accuracy"] <= 1.0
+
+
+def test_unknown_offline_dataset():
+    from tgt_keras.offline import offline_teachers
+
+    with pytest.raises(ValueError, match=r"`dataset` must be one of \['fashion_mnist', 'mnist'\]"):
+        offline_teachers("cifar10")

@@ -35,7 +35,7 @@ from tgt_keras.data.long_tail import (
     per_class_accuracy,
     shot_accuracies,
 )
-from tgt_keras.offline.fashion_mnist import (
+from tgt_keras.offline.teachers import (
     IMAGE_FORMAT,
     fashion_mnist_teachers,
 )

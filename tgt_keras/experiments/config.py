@@ -27,7 +27,7 @@ SCHEDULES = ("cosine", "constant")
 LONG_TAIL_SHAPES = ("exponential", "pareto")
 STUDENTS = ("small_cnn", "resnet")
 #: Teachers the package trains itself (`tgt_keras.offline`).
-OFFLINE_TEACHERS = ("fashion-mnist-offline",)
+OFFLINE_TEACHERS = ("fashion-mnist-offline", "mnist-offline")
 #: Prefix of a user-supplied local SavedModel teacher: `savedmodel:/path/to/dir`.
 SAVEDMODEL_PREFIX = "savedmodel:"
 

