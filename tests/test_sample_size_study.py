@@ -52,3 +52,19 @@ def test_tiny_study_end_to_end(tmp_path):
     assert saved["std"]["KD"] == [0.0, 0.0]  # one seed: no spread
     assert len(saved["multiplier_vs_KD"]["TGT-gradient"]) == 2
     assert (tmp_path / "study" / "sample_size.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_study_settings_come_from_hparams():
+    from pathlib import Path
+
+    from tgt_keras.apps.sample_size_study import study_config_from_experiment
+    from tgt_keras.experiments import load_hparams
+
+    hparams = Path(__file__).parent.parent / "hparams"
+    experiment = load_hparams(hparams / "fashion_mnist_lt.yaml", ["sigma=0.25", "student_width=8"])
+    config = study_config_from_experiment(experiment, steps=40)
+    assert (config.sigma, config.student_filters, config.steps) == (0.25, (8, 16), 40)
+    assert config.learning_rate == experiment.peak_learning_rate
+    with pytest.raises(ValueError, match="supports `dataset`='fashion_mnist_lt' only. "
+                                         "Received: dataset='imagenet_lt'"):
+        study_config_from_experiment(load_hparams(hparams / "imagenet_lt.yaml"), steps=40)

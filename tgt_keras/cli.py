@@ -1,7 +1,7 @@
 """The `tgt-keras` command line.
 
     tgt-keras demo [--steps N] [--output-dir DIR] [--seed S] [--methods ...]
-    tgt-keras study sample-size [--sizes 5 10 ...] [--seeds 0 1] [--steps N]
+    tgt-keras study sample-size [--hparams FILE] [--sizes 5 10 ...] [--seeds 0 1] [--steps N]
     tgt-keras teachers [--force]
     tgt-keras train --hparams hparams/X.yaml [--set key=value ...] [--smoke] [--output-dir DIR]
 """
@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="run directory (default runs/<experiment name>[-smoke])")
     study = sub.add_parser("study", help="studies on the offline Fashion-MNIST task")
     study.add_argument("kind", choices=["sample-size"])
+    study.add_argument("--hparams", default=None,
+                       help="take the TGT settings from this hparams file (fashion_mnist_lt); "
+                            "default: the demo's settings")
+    study.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override a field of --hparams (repeatable)")
     study.add_argument("--sizes", type=int, nargs="+", default=[5, 10, 25, 50, 100, 250],
                        help="real examples per class (default %(default)s)")
     study.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
@@ -68,10 +73,19 @@ def main(argv: list[str] | None = None) -> int:
         metrics = run_experiment(config, output, smoke=args.smoke)
         print(f"balanced accuracy {metrics['balanced_accuracy']:.3f}; run directory {output}")
     elif args.command == "study":
-        from tgt_keras.apps.sample_size_study import run_sample_size_study
+        from tgt_keras.apps.sample_size_study import (
+            run_sample_size_study,
+            study_config_from_experiment,
+        )
 
-        run_sample_size_study(DemoConfig(steps=args.steps, epochs=1), sizes=tuple(args.sizes),
-                              seeds=tuple(args.seeds), output_dir=args.output_dir)
+        config = DemoConfig(steps=args.steps, epochs=1)
+        if args.hparams:
+            from tgt_keras.experiments import load_hparams
+
+            experiment = load_hparams(args.hparams, args.overrides)
+            config = study_config_from_experiment(experiment, args.steps)
+        run_sample_size_study(config, sizes=tuple(args.sizes), seeds=tuple(args.seeds),
+                              output_dir=args.output_dir)
     elif args.command == "teachers":
         import json
 

@@ -50,6 +50,36 @@ def effective_sample_size(accuracy: float, sizes, reference_accuracy) -> float |
     return float(np.exp(np.log(sizes[i - 1]) + t * (np.log(sizes[i]) - np.log(sizes[i - 1]))))
 
 
+def study_config_from_experiment(config, steps: int) -> DemoConfig:
+    """The study's settings from an `ExperimentConfig` of `hparams/` (Fashion-MNIST only).
+
+    Raises:
+        ValueError: for a setting the study does not support (it trains the demo's small CNN
+            with constant-rate Adam on Fashion-MNIST).
+    """
+    unsupported = {
+        "dataset": (config.dataset, "fashion_mnist_lt"),
+        "student": (config.student, "small_cnn"),
+        "optimizer": (config.optimizer, "adam"),
+        "schedule": (config.schedule, "constant"),
+    }
+    for name, (value, wanted) in unsupported.items():
+        if value != wanted:
+            raise ValueError(
+                f"The sample-size study supports `{name}`={wanted!r} only. Received: "
+                f"{name}={value!r}"
+            )
+    return DemoConfig(
+        seed=config.seed, steps=steps, epochs=1, batch_size=config.batch_size,
+        learning_rate=config.peak_learning_rate,
+        student_filters=(config.student_width, 2 * config.student_width),
+        temperature=config.temperature, real_loss_weight=config.real_loss_weight,
+        real_distillation_weight=config.real_distillation_weight,
+        synthetic_loss_weight=config.synthetic_loss_weight, sigma=config.sigma,
+        step_size=config.step_size, num_steps=config.num_steps,
+    )
+
+
 def run_sample_size_study(config: DemoConfig = STUDY_CONFIG,
                           sizes=DEFAULT_SIZES, seeds=(0, 1), methods=METHODS, teachers=None,
                           output_dir: str | Path = "runs/sample_size") -> dict:
