@@ -34,7 +34,7 @@ def test_per_class_accuracy_plot_accepts_one_array(tmp_path):
 
 def test_per_class_accuracy_plot_orders_the_ticks_by_count(tmp_path, monkeypatch):
     ticks = []
-    plt = plots._pyplot()
+    plt = plots.pyplot()
     original = plt.Axes.set_xticklabels
 
     def record(self, labels, *args, **kwargs):

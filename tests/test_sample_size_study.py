@@ -63,7 +63,7 @@ def test_study_settings_come_from_hparams():
     hparams = Path(__file__).parent.parent / "hparams"
     experiment = load_hparams(hparams / "fashion_mnist_lt.yaml", ["sigma=0.25", "student_width=8"])
     config = study_config_from_experiment(experiment, steps=40)
-    assert (config.sigma, config.student_filters, config.steps) == (0.25, (8, 16), 40)
+    assert (config.sigma, config.student_width, config.steps) == (0.25, 8, 40)
     assert config.learning_rate == experiment.peak_learning_rate
     with pytest.raises(ValueError, match="supports `dataset`='fashion_mnist_lt' only. "
                                          "Received: dataset='imagenet_lt'"):

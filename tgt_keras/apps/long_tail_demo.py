@@ -35,6 +35,7 @@ from tgt_keras.data.long_tail import (
     per_class_accuracy,
     shot_accuracies,
 )
+from tgt_keras.experiments.students import small_cnn
 from tgt_keras.offline.teachers import (
     IMAGE_FORMAT,
     fashion_mnist_teachers,
@@ -54,7 +55,7 @@ class DemoConfig:
     epochs: int = 5  # `steps` are split into this many Keras epochs (for logs only)
     batch_size: int = 64
     learning_rate: float = 1e-3
-    student_filters: tuple[int, int] = (16, 32)
+    student_width: int = 16  # the small_cnn student: width, 2*width filters
     temperature: float = 1.0
     real_loss_weight: float = 0.5  # as keras Distiller's student_loss_weight=0.5
     real_distillation_weight: float = 0.5
@@ -72,17 +73,9 @@ class DemoConfig:
             )
 
 
-def build_student(filters=(16, 32), num_classes: int = 10) -> keras.Model:
-    """The demo student: a small CNN on 28x28x1 images in [0, 1], returning logits."""
-    inputs = keras.Input(IMAGE_FORMAT.shape, name="image")
-    h = inputs
-    for f in filters:
-        h = keras.layers.Conv2D(f, 3, padding="same", activation="relu")(h)
-        h = keras.layers.MaxPooling2D()(h)
-    h = keras.layers.Flatten()(h)
-    h = keras.layers.Dense(64, activation="relu")(h)
-    outputs = keras.layers.Dense(num_classes, name="logits")(h)
-    return keras.Model(inputs, outputs, name="student")
+def build_student(width: int = 16, num_classes: int = 10) -> keras.Model:
+    """The demo student: `small_cnn` on 28x28x1 images in [0, 1], returning logits."""
+    return small_cnn(IMAGE_FORMAT.shape, num_classes, width=width)
 
 
 def _train_dataset(x, y, config: DemoConfig) -> tf.data.Dataset:
@@ -162,7 +155,7 @@ def train_student(method: str, x, y, teachers, config: DemoConfig, logdir=None, 
         distiller whose `.student` is trained) and the training wall time.
     """
     keras.utils.set_random_seed(config.seed)
-    student = build_student(config.student_filters)
+    student = build_student(config.student_width)
     trainer = _make_trainer(method, student, teachers, config)
     kwargs = _fit_kwargs(config, logdir)
     if verbose is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -18,10 +18,14 @@ def _pyplot():
     return plt
 
 
-def _png_bytes(figure) -> bytes:
+def save_figure(figure, path: str | Path) -> bytes:
+    """Writes `figure` to `path` as PNG, closes it and returns the PNG bytes."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return buffer.getvalue()
+    pyplot().close(figure)
+    data = buffer.getvalue()
+    Path(path).write_bytes(data)
+    return data
 
 
 def accuracy_bar_chart(rows: Sequence[dict], path: str | Path, title: str) -> bytes:
@@ -35,7 +39,7 @@ def accuracy_bar_chart(rows: Sequence[dict], path: str | Path, title: str) -> by
     Returns:
         The PNG bytes (for TensorBoard).
     """
-    plt = _pyplot()
+    plt = pyplot()
     groups = ["balanced", "many", "medium", "few"]
     width = 0.8 / max(len(rows), 1)
     figure, axis = plt.subplots(figsize=(8, 4))
@@ -50,10 +54,7 @@ def accuracy_bar_chart(rows: Sequence[dict], path: str | Path, title: str) -> by
     axis.set_ylim(0, 1)
     axis.set_title(title)
     axis.legend(fontsize=8, loc="lower left")
-    data = _png_bytes(figure)
-    Path(path).write_bytes(data)
-    plt.close(figure)
-    return data
+    return save_figure(figure, path)
 
 
 def image_grid(rows: Sequence[tuple[str, np.ndarray, Sequence[str]]], path: str | Path,
@@ -68,7 +69,7 @@ def image_grid(rows: Sequence[tuple[str, np.ndarray, Sequence[str]]], path: str 
     Returns:
         The PNG bytes (for TensorBoard).
     """
-    plt = _pyplot()
+    plt = pyplot()
     num_cols = max(len(images) for _, images, _ in rows)
     figure, axes = plt.subplots(len(rows), num_cols, figsize=(1.3 * num_cols, 1.55 * len(rows)),
                                 squeeze=False)
@@ -90,10 +91,7 @@ def image_grid(rows: Sequence[tuple[str, np.ndarray, Sequence[str]]], path: str 
                 axis.set_ylabel(name, fontsize=8)
     if title:
         figure.suptitle(title, fontsize=10)
-    data = _png_bytes(figure)
-    Path(path).write_bytes(data)
-    plt.close(figure)
-    return data
+    return save_figure(figure, path)
 
 
 def write_png_to_tensorboard(logdir: str | Path | None, tag: str, png: bytes, step: int = 0,
@@ -240,7 +238,7 @@ def per_class_accuracy_plot(per_class_acc, train_counts, path: str | Path,
             f"Received: {len(class_names)} names"
         )
 
-    plt = _pyplot()
+    plt = pyplot()
     positions = np.arange(num_classes)
     figure, axis = plt.subplots(figsize=(max(6.0, min(0.45 * num_classes, 16.0)), 4))
     count_axis = axis.twinx()
@@ -264,7 +262,4 @@ def per_class_accuracy_plot(per_class_acc, train_counts, path: str | Path,
     axis.set_xlabel("class (most to least frequent in training)")
     axis.set_title(title)
     axis.legend(fontsize=8, loc="lower left")
-    data = _png_bytes(figure)
-    Path(path).write_bytes(data)
-    plt.close(figure)
-    return data
+    return save_figure(figure, path)

@@ -72,7 +72,7 @@ def study_config_from_experiment(config, steps: int) -> DemoConfig:
     return DemoConfig(
         seed=config.seed, steps=steps, epochs=1, batch_size=config.batch_size,
         learning_rate=config.peak_learning_rate,
-        student_filters=(config.student_width, 2 * config.student_width),
+        student_width=config.student_width,
         temperature=config.temperature, real_loss_weight=config.real_loss_weight,
         real_distillation_weight=config.real_distillation_weight,
         synthetic_loss_weight=config.synthetic_loss_weight, sigma=config.sigma,
@@ -148,14 +148,7 @@ def run_sample_size_study(config: DemoConfig = STUDY_CONFIG,
 
 def curves_plot(sizes, mean: dict, std: dict, path, title: str) -> bytes:
     """Accuracy against n (log axis), one line per method with a ±1 std band; returns PNG."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(7, 4))
+    figure, axis = plots.pyplot().subplots(figsize=(7, 4))
     for method in mean:
         m, s = np.asarray(mean[method]), np.asarray(std[method])
         axis.plot(sizes, m, marker="o", label=method)
@@ -168,11 +161,7 @@ def curves_plot(sizes, mean: dict, std: dict, path, title: str) -> bytes:
     axis.set_title(title, fontsize=10)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    Path(path).write_bytes(buffer.getvalue())
-    return buffer.getvalue()
+    return plots.save_figure(figure, path)
 
 
 def format_study_table(results: dict) -> str:
