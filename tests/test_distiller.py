@@ -413,6 +413,22 @@ def test_seed_makes_training_reproducible(student, labeler, generator, tiny_data
     assert not np.allclose(train(3), train(4))
 
 
+def test_explore_batch_with_a_seed_is_fixed_and_leaves_training_noise_alone(labeler):
+    def distiller():
+        return TGTDistiller(make_classifier(hidden=4), labeler, identity_generator(),
+                            exploration="random", sigma=1.0, seed=5)
+
+    x, _ = batch(4)
+    looked_at, untouched = distiller(), distiller()
+    fixed = looked_at.explore_batch(x, seed=11).images.numpy()
+    np.testing.assert_array_equal(fixed, looked_at.explore_batch(x, seed=11).images.numpy())
+    assert not np.allclose(fixed, looked_at.explore_batch(x, seed=12).images.numpy())
+    # The seeded calls did not advance the distiller's own noise: its next draw is the first
+    # draw of an identical distiller that was never looked at.
+    np.testing.assert_array_equal(looked_at.explore_batch(x).images.numpy(),
+                                  untouched.explore_batch(x).images.numpy())
+
+
 # --- Keras API: metrics, jit, evaluate, predict, save -----------------------------------------
 
 

@@ -177,15 +177,7 @@ class TGTMonitor(keras.callbacks.Callback):
             The path of the PNG.
         """
         distiller = self.model
-        # `explore_batch` draws from the distiller's noise generator: restore its state so the
-        # training run with the monitor equals the run without.
-        seed_state = getattr(getattr(distiller, "_seed_generator", None), "state", None)
-        saved = None if seed_state is None else seed_state.value.numpy()
-        try:
-            rows = plots.exploration_grid_rows(distiller, self.images, self.class_names)
-        finally:
-            if saved is not None:
-                seed_state.assign(saved)
+        rows = plots.exploration_grid_rows(distiller, self.images, self.class_names)
         path = self.png_dir / f"samples_step{step:06d}.png"
         png = plots.image_grid(rows, path, f"{distiller.name}: teacher labels, step {step}")
         plots.write_png_to_tensorboard(None, IMAGE_TAG, png, step=step, writer=self._writer)

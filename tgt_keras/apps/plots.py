@@ -117,16 +117,16 @@ def write_png_to_tensorboard(logdir: str | Path | None, tag: str, png: bytes, st
 
 
 def exploration_grid_rows(distiller, images, class_names: Sequence[str] | None = None, *,
-                          include_real: bool = True, explored_name: str = "explored"
-                          ) -> list[tuple[str, np.ndarray, list[str]]]:
+                          include_real: bool = True, explored_name: str = "explored",
+                          seed: int = 0) -> list[tuple[str, np.ndarray, list[str]]]:
     """The rows of `image_grid` that show what a `TGTDistiller` trains on.
 
     Rows: the real images, their reconstructions `Dec(Enc(x))` and the samples explored around
     them (`distiller.explore_batch`), each image titled with the labeler's (teacher's) label.
     All images are shown in the distiller's input size and channels, in [0, 1].
 
-    Note: `explore_batch` draws from the distiller's noise seed generator; `TGTMonitor` saves
-    and restores its state around this call so that monitoring does not change training.
+    The explored row uses fixed noise (`seed`), so it does not advance the distiller's noise
+    generator: drawing grids during `fit` leaves training unchanged.
 
     Args:
         distiller: a `TGTDistiller`.
@@ -135,6 +135,7 @@ def exploration_grid_rows(distiller, images, class_names: Sequence[str] | None =
         include_real: include the "real" and "reconstructed" rows (False returns only the
             explored row, e.g. to stack several distillers' explored rows under one real row).
         explored_name: name of the explored row.
+        seed: seed of the exploration noise of the explored row.
 
     Returns:
         A list of `(row_name, images [N, H, W, C] in [0, 1], labels)`.
@@ -169,7 +170,7 @@ def exploration_grid_rows(distiller, images, class_names: Sequence[str] | None =
         )
         rows.append(("reconstructed", to_display(reconstructed, generator.output_format),
                      teacher_labels(reconstructed, generator.output_format)))
-    explored = distiller.explore_batch(x)
+    explored = distiller.explore_batch(x, seed=seed)
     # With synthetic_per_real > 1 each real latent is repeated: show the first copy of each.
     step = getattr(distiller, "synthetic_per_real", 1)
     rows.append((explored_name, to_display(explored.images[::step], generator.output_format),

@@ -239,11 +239,17 @@ class TGTDistiller(keras.Model):
 
     # --- the steps' pieces -----------------------------------------------------------------
 
-    def explore_batch(self, x) -> ExplorationResult:
+    def explore_batch(self, x, seed: int | None = None) -> ExplorationResult:
         """Encodes a real batch (in `input_format`) and explores around it.
 
         Used by `train_step`; public so callbacks and plots can show the explored samples.
         See `tgt_keras.core.exploration` for the method and its open choices.
+
+        Args:
+            x: real images in `input_format`.
+            seed: `None` draws the noise from the distiller's own seed generator (advancing
+                it, as training does); an int draws fixed noise and leaves the generator
+                untouched, so looking at samples does not change training.
         """
         latents = self.generator.encode(
             convert_images(x, self.input_format, self.generator.input_format)
@@ -251,7 +257,8 @@ class TGTDistiller(keras.Model):
         latents = tf.stop_gradient(tf.cast(latents, tf.float32))
         if self.synthetic_per_real > 1:
             latents = tf.repeat(latents, self.synthetic_per_real, axis=0)
-        noise = keras.random.normal(tf.shape(latents), seed=self._seed_generator)
+        noise_seed = self._seed_generator if seed is None else seed
+        noise = keras.random.normal(tf.shape(latents), seed=noise_seed)
         gen_format = self.generator.output_format
         return explore(
             latents,
