@@ -461,6 +461,7 @@ def test_metric_names_are_stable():
         "disagreement_before",
         "disagreement_after",
         "rejected_steps",
+        "dropped_synthetic",
     )
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numbers
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from tgt_keras.core import checks
 from tgt_keras.core.exploration import EXPLORATION_MODES, ExplorationResult, explore
 from tgt_keras.core.losses import tgt_loss
 from tgt_keras.teachers.generator import Generator, as_generator
@@ -23,6 +25,7 @@ METRIC_NAMES = (
     "disagreement_before",
     "disagreement_after",
     "rejected_steps",
+    "dropped_synthetic",
 )
 
 
@@ -69,7 +72,10 @@ class TGTDistiller(keras.Model):
             this many times before the noise).
         input_format: format of the real images given to `fit` (also the student's input).
             Defaults to the student's input shape with values in [0, 1].
-        seed: seed of the exploration noise.
+        seed: seed of the exploration noise. The noise of training step `t` on replica `r` is
+            a pure function of `(seed, t, r)`, so it is independent across replicas and a
+            resumed run (the step counter is the optimizer's) draws the same noise again.
+            `None` picks a random seed.
 
     Example:
     >>> distiller = TGTDistiller(student, KerasLabeler(teacher, value_range=(0, 1)),
@@ -153,7 +159,8 @@ class TGTDistiller(keras.Model):
                         getattr(self.generator, "decoder", None))
             if isinstance(m, keras.Model)
         ]
-        self._seed_generator = keras.random.SeedGenerator(seed)
+        self._noise_seed = int(seed) if seed is not None else int(
+            np.random.default_rng().integers(0, 2**31 - 1))
         self._tgt_metrics = {n: keras.metrics.Mean(name=n) for n in METRIC_NAMES}
         # All state exists now (the student is built); marking it lets `save`/`load_model`
         # restore the optimizer state too.
@@ -180,6 +187,20 @@ class TGTDistiller(keras.Model):
     def call(self, inputs, training=None):
         return self.student(inputs, training=training)
 
+    def fit(self, x=None, y=None, batch_size=None, *args, **kwargs):
+        """`keras.Model.fit`, after `checks.check_fit_data` looked at `x` and `y`."""
+        self._check_data(x, y, batch_size)
+        return super().fit(x, y, batch_size, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, *args, **kwargs):
+        """`keras.Model.evaluate`, after `checks.check_fit_data` looked at `x` and `y`."""
+        self._check_data(x, y, batch_size)
+        return super().evaluate(x, y, batch_size, *args, **kwargs)
+
+    def _check_data(self, x, y, batch_size):
+        checks.check_fit_data(x, y, self.input_format, self.labeler.num_classes,
+                              self.distribute_strategy.num_replicas_in_sync, batch_size)
+
     @property
     def metrics(self):
         metrics = list(self._tgt_metrics.values())
@@ -189,7 +210,7 @@ class TGTDistiller(keras.Model):
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        x = tf.cast(x, tf.float32)
+        x, y = checks.check_batch(x, y, self.input_format, self.labeler.num_classes)
         teacher_real = None
         if self.real_distillation_weight > 0:
             teacher_real = tf.stop_gradient(
@@ -204,14 +225,21 @@ class TGTDistiller(keras.Model):
             logits = self.student(tf.concat([x, synthetic], axis=0), training=True)
             student_real, student_synthetic = logits[:num_real], logits[num_real:]
             losses = self._loss_terms(y, student_real, sample_weight, teacher_real,
-                                      student_synthetic, explored.teacher_logits)
+                                      student_synthetic, explored.teacher_logits,
+                                      tf.cast(explored.valid, tf.float32))
             total = losses["total"]
             if self.student.losses:
                 total = total + tf.add_n(self.student.losses)
+            # Each replica's loss is a mean over its share of the global batch and the
+            # optimizer sums the replicas' gradients: divide so the update is that of the
+            # global-batch mean (hand-written losses are not scaled by Keras).
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled_total = total / replicas if replicas > 1 else total
         variables = self.student.trainable_variables
-        gradients = tape.gradient(total, variables)
+        gradients = tape.gradient(scaled_total, variables)
         self.optimizer.apply(gradients, variables)
 
+        valid = tf.cast(explored.valid, tf.float32)
         agreement = tf.cast(
             tf.equal(tf.argmax(student_synthetic, -1), tf.argmax(explored.teacher_logits, -1)),
             tf.float32,
@@ -221,17 +249,23 @@ class TGTDistiller(keras.Model):
             real_loss=losses["real"],
             real_distillation_loss=losses["real_distillation"],
             synthetic_loss=losses["synthetic"],
-            synthetic_agreement=tf.reduce_mean(agreement),
-            disagreement_before=tf.reduce_mean(explored.disagreement_before),
-            disagreement_after=tf.reduce_mean(explored.disagreement_after),
             rejected_steps=tf.cast(explored.rejected_steps, tf.float32),
+            dropped_synthetic=tf.reduce_sum(1.0 - valid),
+        )
+        # Means over the valid synthetic examples only.
+        self._update(
+            sample_weight=valid,
+            synthetic_agreement=agreement,
+            disagreement_before=explored.disagreement_before,
+            disagreement_after=explored.disagreement_after,
         )
         return self._results(self._compiled_metric_results(y, student_real, sample_weight))
 
     def test_step(self, data):
         """Evaluates the student on real data: `loss` is `real_loss_weight * real_loss`."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        logits = self.student(tf.cast(x, tf.float32), training=False)
+        x, y = checks.check_batch(x, y, self.input_format, self.labeler.num_classes)
+        logits = self.student(x, training=False)
         losses = self._loss_terms(y, logits, sample_weight)
         self._update(loss=losses["total"], real_loss=losses["real"])
         results = self._compiled_metric_results(y, logits, sample_weight)
@@ -247,9 +281,9 @@ class TGTDistiller(keras.Model):
 
         Args:
             x: real images in `input_format`.
-            seed: `None` draws the noise from the distiller's own seed generator (advancing
-                it, as training does); an int draws fixed noise and leaves the generator
-                untouched, so looking at samples does not change training.
+            seed: `None` draws the noise of the current training step (see `seed` in the
+                class docstring); an int draws fixed noise from that seed instead. Neither
+                changes any state, so looking at samples does not change training.
         """
         latents = self.generator.encode(
             convert_images(x, self.input_format, self.generator.input_format)
@@ -257,8 +291,7 @@ class TGTDistiller(keras.Model):
         latents = tf.stop_gradient(tf.cast(latents, tf.float32))
         if self.synthetic_per_real > 1:
             latents = tf.repeat(latents, self.synthetic_per_real, axis=0)
-        noise_seed = self._seed_generator if seed is None else seed
-        noise = keras.random.normal(tf.shape(latents), seed=noise_seed)
+        noise = self._noise(tf.shape(latents), seed)
         gen_format = self.generator.output_format
         return explore(
             latents,
@@ -278,8 +311,23 @@ class TGTDistiller(keras.Model):
             normalize_gradient=self.normalize_gradient,
         )
 
+    def _noise(self, shape, seed: int | None = None) -> tf.Tensor:
+        """Standard normal noise: a pure function of (seed, training step, replica id)."""
+        if seed is None:
+            optimizer = getattr(self, "optimizer", None)
+            step = optimizer.iterations if optimizer is not None else 0
+            key = tf.stack([tf.constant(self._noise_seed, tf.int64), tf.cast(step, tf.int64)])
+        else:
+            key = tf.constant([int(seed), 0], tf.int64)
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            key = tf.random.experimental.stateless_fold_in(key, context.replica_id_in_sync_group)
+        # int32 seeds, as XLA's stateless RNG wants them (and as keras.random does).
+        key = tf.cast(tf.math.floormod(key, tf.int32.max - 1), tf.int32)
+        return tf.random.stateless_normal(shape, seed=key)
+
     def _loss_terms(self, y, student_real, sample_weight, teacher_real=None,
-                student_synthetic=None, teacher_synthetic=None):
+                    student_synthetic=None, teacher_synthetic=None, synthetic_weight=None):
         return tgt_loss(
             y=y,
             student_real_logits=student_real,
@@ -287,15 +335,16 @@ class TGTDistiller(keras.Model):
             teacher_real_logits=teacher_real,
             teacher_synthetic_logits=teacher_synthetic,
             sample_weight=sample_weight,
+            synthetic_weight=synthetic_weight,
             real_loss_weight=self.real_loss_weight,
             real_distillation_weight=self.real_distillation_weight,
             synthetic_loss_weight=self.synthetic_loss_weight,
             temperature=self.temperature,
         )
 
-    def _update(self, **values):
+    def _update(self, sample_weight=None, **values):
         for name, value in values.items():
-            self._tgt_metrics[name].update_state(value)
+            self._tgt_metrics[name].update_state(value, sample_weight=sample_weight)
 
     def _compiled_metric_results(self, y, logits, sample_weight):
         if self._compile_metrics is None:

@@ -13,8 +13,12 @@ Choices the paper leaves open, and ours (each an argument of `TGTDistiller`):
   `step_size` is a distance in latent space whatever the scale of `D`; with
   `normalize_gradient=False` it is the raw gradient.
 - No projection back to a latent ball.
-- A step that produces a non-finite latent is rejected for that example (it keeps its previous
-  latent); the number of rejected steps is reported.
+- Numerical safety: a step that produces a non-finite latent (an exploding gradient, a bad
+  step size) is rejected for that example, which keeps its previous latent, so a latent falls
+  back towards its starting point; the number of rejected steps is reported. An example whose
+  final latent, decoded image or teacher logits are still not finite (a bad encoder, an
+  exploding decoder or labeler) is dropped: its image and logits are replaced by zeros and
+  `valid` is False, so it gets weight 0 in the synthetic loss and never reaches the student.
 """
 
 from __future__ import annotations
@@ -41,6 +45,13 @@ class ExplorationResult:
     disagreement_before: tf.Tensor  # per-example D at the perturbed start point
     disagreement_after: tf.Tensor  # per-example D at the explored point
     rejected_steps: tf.Tensor  # scalar count of non-finite steps rejected
+    valid: tf.Tensor  # per-example bool: False for examples dropped as non-finite
+
+
+def finite_rows(values: tf.Tensor) -> tf.Tensor:
+    """Per-example bool: every entry of the row (all axes but the first) is finite."""
+    finite = tf.math.is_finite(values)
+    return tf.reduce_all(tf.reshape(finite, [tf.shape(values)[0], -1]), axis=-1)
 
 
 def normalize_per_example(gradient: tf.Tensor) -> tf.Tensor:
@@ -100,18 +111,28 @@ def explore(
         if normalize_gradient:
             gradient = normalize_per_example(gradient)
         candidate = z + step_size * gradient
-        finite = tf.reduce_all(tf.math.is_finite(candidate), axis=-1, keepdims=True)
+        finite = finite_rows(candidate)
         rejected += tf.reduce_sum(tf.cast(~finite, tf.int32))
-        z = tf.where(finite, candidate, z)
+        z = tf.where(finite[:, None], candidate, z)
     z = tf.stop_gradient(z)
     images = tf.stop_gradient(decode(z))
     labels = tf.stop_gradient(teacher_logits(images))
+    valid = finite_rows(z) & finite_rows(images) & finite_rows(labels)
+    images = _zero_invalid(images, valid)
+    labels = _zero_invalid(labels, valid)
     after = kl_divergence(labels, tf.stop_gradient(student_logits(images)), temperature)
+    before = after if before is None else _zero_invalid(tf.stop_gradient(before), valid)
     return ExplorationResult(
         latents=z,
         images=images,
         teacher_logits=labels,
-        disagreement_before=tf.stop_gradient(after if before is None else before),
-        disagreement_after=after,
+        disagreement_before=before,
+        disagreement_after=_zero_invalid(after, valid),
         rejected_steps=rejected,
+        valid=valid,
     )
+
+
+def _zero_invalid(values: tf.Tensor, valid: tf.Tensor) -> tf.Tensor:
+    mask = tf.reshape(valid, [-1] + [1] * (values.shape.rank - 1))
+    return tf.where(mask, values, tf.zeros_like(values))

@@ -61,6 +61,7 @@ def tgt_loss(
     teacher_real_logits=None,
     teacher_synthetic_logits=None,
     sample_weight=None,
+    synthetic_weight=None,
     real_loss_weight: float = 1.0,
     real_distillation_weight: float = 0.0,
     synthetic_loss_weight: float = 1.0,
@@ -69,7 +70,9 @@ def tgt_loss(
     """Computes every TGT loss term and their weighted sum.
 
     `total = real_loss_weight * real + real_distillation_weight * real_distillation
-    + synthetic_loss_weight * synthetic`. A term whose inputs are None is 0.
+    + synthetic_loss_weight * synthetic`. A term whose inputs are None is 0. `sample_weight`
+    weights the real examples, `synthetic_weight` the synthetic ones (0 drops an example, as
+    exploration does for non-finite samples).
 
     Returns:
         dict with scalar tensors `total`, `real`, `real_distillation`, `synthetic`.
@@ -89,7 +92,7 @@ def tgt_loss(
     synthetic = zero
     if teacher_synthetic_logits is not None and student_synthetic_logits is not None:
         synthetic = distillation_loss(
-            teacher_synthetic_logits, student_synthetic_logits, temperature
+            teacher_synthetic_logits, student_synthetic_logits, temperature, synthetic_weight
         )
     total = (
         real_loss_weight * real
