@@ -197,6 +197,24 @@ class TGTDistiller(keras.Model):
         self._check_data(x, y, batch_size)
         return super().evaluate(x, y, batch_size, *args, **kwargs)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras (3.15, TF backend) reduces the first distributed batch with
+        # `strategy.reduce("MEAN", ...)` to get shapes for building the compiled metrics; under
+        # MultiWorkerMirroredStrategy that eager reduce fails ("Attempt to convert a value
+        # (PerReplica...) to a Tensor"). Shapes are all it needs: take this worker's first
+        # replica's batch instead.
+        if iterator is not None and self._distribute_strategy is not None:
+            for _, _, it in iterator:
+                batch = next(it)
+                data_batch = tf.nest.map_structure(
+                    lambda v: self._distribute_strategy.experimental_local_results(v)[0]
+                    if isinstance(v, tf.distribute.DistributedValues) else v,
+                    batch,
+                )
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def _check_data(self, x, y, batch_size):
         checks.check_fit_data(x, y, self.input_format, self.labeler.num_classes,
                               self.distribute_strategy.num_replicas_in_sync, batch_size)
@@ -355,6 +373,11 @@ class TGTDistiller(keras.Model):
     def _results(self, compiled, names=METRIC_NAMES):
         results = {name: self._tgt_metrics[name].result() for name in names}
         results.update(compiled)
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3 reduces step outputs across workers with `reduce("MEAN", v, axis=0)`,
+            # which fails on scalars (tensorflow/tensorflow#72388). Metric results are already
+            # synchronised across workers; shape [1] makes that mean a scalar again.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
         return results
 
     # --- serialization ---------------------------------------------------------------------
