@@ -242,3 +242,33 @@ def test_short_fit_with_the_fixture_generator(bigbigan_path):
     assert any(
         not np.array_equal(b, a) for b, a in zip(student_before, student.get_weights(), strict=True)
     )
+
+
+def test_hub_generator_loaded_in_a_mirrored_scope_trains_like_one_device(bigbigan_path):
+    """The TF-Hub path under MirroredStrategy: hub.load inside the scope, one global batch."""
+    if len(tf.config.list_logical_devices("CPU")) < 2:
+        pytest.skip("needs the two logical CPU devices configured in conftest.py")
+    initial = [tiny_labeler().model.get_weights(), tiny_student().get_weights()]
+    x, y = data(8)
+
+    def train(strategy):
+        with strategy.scope():
+            labeler, student = tiny_labeler(), tiny_student()
+            labeler.model.set_weights(initial[0])
+            student.set_weights(initial[1])
+            distiller = TGTDistiller(student, labeler, load(bigbigan_path), sigma=0.0,
+                                     step_size=0.5, num_steps=2)
+            distiller.compile(optimizer=keras.optimizers.SGD(0.5), jit_compile=False)
+        dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+        logs = distiller.fit(dataset, epochs=2, verbose=0).history
+        # Outside the step (cross-replica context), as callbacks and plots call it.
+        assert distiller.explore_batch(x[:2], seed=0).images.shape == (2, *DEFAULT_FORMAT.shape)
+        return logs, student.get_weights()
+
+    logs_one, weights_one = train(tf.distribute.get_strategy())
+    logs_two, weights_two = train(tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"]))
+    assert not np.allclose(weights_one[0], initial[1][0])
+    for a, b in zip(weights_one, weights_two, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    for name in ("loss", "synthetic_loss", "disagreement_after"):
+        np.testing.assert_allclose(logs_one[name], logs_two[name], atol=1e-5, err_msg=name)

@@ -289,12 +289,14 @@ class HubGenerator(Generator):
 
     def encode(self, images):
         images = tf.cast(images, self._encode_dtype)
-        out = self._encode_fn(**{self.encode_input: images})[self.encode_output]
+        out = hub_module.call_module(self._encode_fn, **{self.encode_input: images})
+        out = out[self.encode_output]
         return tf.cast(out, tf.float32)
 
     def decode(self, latents):
         latents = tf.cast(latents, self._latent_dtype)
-        out = self._generate_fn(**{self.generate_input: latents})[self.generate_output]
+        out = hub_module.call_module(self._generate_fn, **{self.generate_input: latents})
+        out = out[self.generate_output]
         return tf.cast(out, tf.float32)
 
     def get_config(self) -> dict:

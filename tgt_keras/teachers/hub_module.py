@@ -8,6 +8,23 @@ from typing import Any
 import tensorflow as tf
 
 
+def call_module(fn, *args, **kwargs):
+    """Calls a function of a loaded module from any `tf.distribute` context.
+
+    A module loaded with `hub.load` inside a strategy's scope holds distributed variables, and
+    TensorFlow's loader only lets its functions run in a replica context (from cross-replica
+    context they fail with "Trying to access a placeholder that is not supposed to be
+    executed"). Training steps run in replica context; for the other calls (validation probes,
+    plots, `explore_batch` from user code) this runs `fn` on every replica with the same
+    inputs and returns the first replica's result.
+    """
+    if tf.distribute.has_strategy() and tf.distribute.in_cross_replica_context():
+        strategy = tf.distribute.get_strategy()
+        result = strategy.run(fn, args=args, kwargs=kwargs)
+        return tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0], result)
+    return fn(*args, **kwargs)
+
+
 def load_module(handle: Any, name: str = "handle") -> Any:
     """Loads a TF-Hub handle or a local SavedModel directory with `hub.load`.
 

@@ -185,7 +185,7 @@ class HubLabeler(Labeler):
             self._fn = lambda x: fn(**{input_key: x})[output_key]
 
     def _raw(self, images):
-        return self._fn(images)
+        return hub_module.call_module(self._fn, images)
 
     def get_config(self) -> dict:
         if not isinstance(self.handle, str):
