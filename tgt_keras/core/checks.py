@@ -6,7 +6,8 @@ and what was received:
   reading the data: dtypes, shapes, an empty dataset, a global batch that the replicas cannot
   share evenly; and on NumPy inputs also the values.
 - `check_batch` runs inside the (compiled) step on each batch: pixel values inside the declared
-  range and integer labels inside `[0, num_classes)`. It costs one min/max reduction per batch.
+  range and class-index labels (integers, or floats of shape `(batch,)` / `(batch, 1)`) inside
+  `[0, num_classes)`. It costs one min/max reduction per batch.
   Under XLA the assertions are compiled out (XLA has no runtime assertions), so jit-compiled
   steps rely on the first kind.
 """
@@ -55,25 +56,27 @@ def check_batch(x, y, fmt: ImageFormat, num_classes: int):
         tf.debugging.assert_greater_equal(
             tf.reduce_min(x), tf.constant(low, tf.float32),
             message=f"`x` must have values in the input_format's value_range {fmt.value_range}; "
-            "a batch has a smaller value (the printed minimum)",
+            "a batch has a smaller value or a NaN (the printed minimum)",
         ),
         tf.debugging.assert_less_equal(
             tf.reduce_max(x), tf.constant(high, tf.float32),
             message=f"`x` must have values in the input_format's value_range {fmt.value_range}; "
-            "a batch has a larger value (the printed maximum)",
+            "a batch has a larger value or a NaN (the printed maximum)",
         ),
     ]
     if y is not None:
         y = tf.convert_to_tensor(y)
         _check_label_dtype(y.dtype)
-        if y.dtype.is_integer:
+        if _holds_class_indices(y.dtype.is_integer, y.shape.rank,
+                                y.shape[-1] if y.shape.rank else None):
+            expected = (f"`y` must hold class indices in [0, {num_classes}) (the labeler's "
+                        "num_classes)")
             checks += [
                 tf.debugging.assert_non_negative(
-                    y, message="`y` must hold class indices >= 0"),
+                    y, message=f"{expected}; a batch has a negative one or a NaN (printed)"),
                 tf.debugging.assert_less(
                     y, tf.cast(num_classes, y.dtype),
-                    message=f"`y` must hold class indices < num_classes={num_classes} (the "
-                    "labeler's class count)"),
+                    message=f"{expected}; a batch has one >= {num_classes} (printed)"),
             ]
     with tf.control_dependencies(checks):
         x = tf.identity(x)
@@ -114,6 +117,8 @@ def _check_dataset(dataset, fmt, num_classes, num_replicas):
     _check_image_shape(tuple(x_spec.shape), fmt)
     _check_label_shape(tuple(y_spec.shape), num_classes)
     batch = x_spec.shape[0]
+    if batch is None and num_replicas > 1:
+        batch = _inferred_batch_size(dataset)
     if batch is not None and batch % num_replicas:
         raise ValueError(
             f"The global batch size must be divisible by the number of replicas "
@@ -134,21 +139,54 @@ def _check_arrays(x, y, fmt, num_classes, num_replicas, batch_size):
         raise ValueError(f"`x` and `y` must have the same length. Received: len(x)={len(x)}, "
                          f"len(y)={len(y)}")
     low, high = _allowed_range(fmt)
-    if x.min() < low or x.max() > high:
+    # Written so that NaN fails too (every comparison with NaN is False).
+    if not (x.min() >= low and x.max() <= high):
+        nans = int(np.isnan(x).sum())
+        received = (f"{nans} NaN value(s)" if nans else
+                    f"values in [{x.min():g}, {x.max():g}]")
         raise ValueError(
             f"`x` must have values in the input_format's value_range {fmt.value_range}. "
-            f"Received: values in [{x.min():g}, {x.max():g}]"
+            f"Received: {received}"
         )
-    if np.issubdtype(y.dtype, np.integer) and (y.min() < 0 or y.max() >= num_classes):
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise ValueError(
+            "`y` must hold finite labels. Received: "
+            f"{int(np.size(y) - np.isfinite(y).sum())} non-finite value(s) (NaN or inf)"
+        )
+    indices = _holds_class_indices(np.issubdtype(y.dtype, np.integer), y.ndim, y.shape[-1])
+    if indices and not (y.min() >= 0 and y.max() < num_classes):
         raise ValueError(
             f"`y` must hold class indices in [0, {num_classes}) (the labeler's num_classes). "
-            f"Received: labels in [{y.min()}, {y.max()}]"
+            f"Received: labels in [{y.min():g}, {y.max():g}]"
         )
     if batch_size % num_replicas:
         raise ValueError(
             f"`batch_size` must be divisible by the number of replicas ({num_replicas}). "
             f"Received: batch_size={batch_size}"
         )
+
+
+def _holds_class_indices(is_integer: bool, rank: int | None, last_dim: int | None) -> bool:
+    """Whether labels are class indices: integers, or floats of shape (batch,) or (batch, 1)
+    (as `losses.label_loss` reads them); (batch, num_classes) floats are one-hot / soft labels.
+    """
+    return is_integer or rank == 1 or (rank == 2 and last_dim == 1)
+
+
+def _inferred_batch_size(dataset) -> int | None:
+    """The batch size of the dataset's last `batch` (as tf.distribute reads it), or None.
+
+    For `dataset.batch(n)` without `drop_remainder` the static batch dimension is None; this
+    reads `n` from the dataset graph without reading any data. None when it cannot be found
+    (e.g. a `map` after the `batch`).
+    """
+    try:
+        from tensorflow.python.data.experimental.ops.distribute import compute_batch_size
+
+        size = int(compute_batch_size(dataset))
+    except Exception:  # a private TF helper: never let it break `fit`
+        return None
+    return size if size > 0 else None
 
 
 def _check_image_shape(shape, fmt):
