@@ -121,7 +121,8 @@ def explore(
     images = _zero_invalid(images, valid)
     labels = _zero_invalid(labels, valid)
     after = kl_divergence(labels, tf.stop_gradient(student_logits(images)), temperature)
-    before = after if before is None else _zero_invalid(tf.stop_gradient(before), valid)
+    # Zeroed like `after` for dropped examples, also in "random" mode (where it is `after`).
+    before = _zero_invalid(after if before is None else tf.stop_gradient(before), valid)
     return ExplorationResult(
         latents=z,
         images=images,
