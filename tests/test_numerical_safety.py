@@ -277,3 +277,53 @@ def test_an_example_decoded_to_nan_is_dropped_and_zeroed(mode):
                   "disagreement_after"):
         np.testing.assert_allclose(getattr(out, field).numpy()[[0, 2, 3]],
                                    getattr(alone, field).numpy(), rtol=1e-5, atol=1e-6)
+
+
+# --- the real-data distillation term and unbounded decoders ---------------------------------
+
+
+def test_non_finite_teacher_logits_on_real_images_get_no_distillation_term(student, generator):
+    # The teacher is NaN on the brightest real images; real_distillation_weight > 0. Those
+    # examples keep their cross-entropy term and lose only their distillation term.
+    x, y = data(8)
+    bright = x.mean(axis=(1, 2, 3)) > np.median(x.mean(axis=(1, 2, 3)))
+    labeler = corrupting_labeler(nan_above=float(np.median(x.mean(axis=(1, 2, 3)))))
+    assert np.isnan(labeler.model(x).numpy()[bright]).all()
+    expected_model = clone(student)
+    distiller = TGTDistiller(student, labeler, generator, sigma=0.0, num_steps=0,
+                             exploration="random", real_distillation_weight=1.0,
+                             synthetic_loss_weight=0.0)
+    distiller.compile(optimizer=keras.optimizers.SGD(0.1))
+    logs = distiller.train_on_batch(x, y, return_dict=True)
+    assert_all_finite(student)
+    # By hand: mean CE over all 8 + mean KL over the batch with weight 0 on the bright ones.
+    teacher = np.nan_to_num(labeler.model(x).numpy(), nan=0.0)
+    with tf.GradientTape() as tape:
+        logits = expected_model(x, training=True)
+        ce = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+        log_p = tf.nn.log_softmax(teacher)
+        kl = tf.reduce_sum(tf.exp(log_p) * (log_p - tf.nn.log_softmax(logits)), -1)
+        loss = ce + tf.reduce_mean(kl * (~bright).astype("float32"))
+    grads = tape.gradient(loss, expected_model.trainable_variables)
+    keras.optimizers.SGD(0.1).apply(grads, expected_model.trainable_variables)
+    for a, b in zip(student.get_weights(), expected_model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert np.isfinite(logs["real_distillation_loss"])
+
+
+def test_explored_images_stay_in_the_declared_range_with_an_unbounded_decoder(student, labeler):
+    # A linear decoder (no tanh) that declares [-1, 1]; a huge step size sends the latents far
+    # away with finite values, so nothing is rejected: the images are clipped to the range.
+    decoder = keras.Sequential([keras.Input((LATENT,)), keras.layers.Dense(64),
+                                keras.layers.Reshape(IMAGE_SHAPE)])
+    generator = KerasGenerator(make_encoder(), decoder, value_range=(-1.0, 1.0), validate=False)
+    distiller = TGTDistiller(student, labeler, generator, sigma=0.5, step_size=1e30,
+                             num_steps=2, seed=0)
+    x, y = data(8)
+    explored = distiller.explore_batch(x, seed=0)
+    images = explored.images.numpy()
+    assert np.all(np.isfinite(images)) and images.min() >= -1.0 and images.max() <= 1.0
+    assert np.abs(images).max() == 1.0  # far outside without the clip
+    distiller.compile(optimizer=keras.optimizers.SGD(0.1))
+    distiller.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert_all_finite(student)

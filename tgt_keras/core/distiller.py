@@ -9,7 +9,12 @@ import numpy as np
 import tensorflow as tf
 
 from tgt_keras.core import checks
-from tgt_keras.core.exploration import EXPLORATION_MODES, ExplorationResult, explore
+from tgt_keras.core.exploration import (
+    EXPLORATION_MODES,
+    ExplorationResult,
+    explore,
+    finite_rows,
+)
 from tgt_keras.core.losses import tgt_loss
 from tgt_keras.teachers.generator import Generator, as_generator
 from tgt_keras.teachers.image_format import ImageFormat, as_image_format, convert_images
@@ -53,6 +58,11 @@ class TGTDistiller(keras.Model):
     (`tgt_keras.core.exploration` documents the choices the paper leaves open); decode; let the
     labeler label the decoded images; update the student once on real + synthetic examples
     (`tgt_keras.core.losses.tgt_loss`). The labeler and the generator are frozen.
+
+    Numerical safety: decoded images are clipped to the generator's declared value range;
+    non-finite exploration steps are rejected and non-finite synthetic examples dropped (see
+    `tgt_keras.core.exploration`, metrics `rejected_steps` and `dropped_synthetic`); a real
+    example whose teacher logits are not finite gets no real-distillation term.
 
     Args:
         student: the Keras model to train; returns logits `[N, num_classes]`.
@@ -229,11 +239,15 @@ class TGTDistiller(keras.Model):
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         x, y = checks.check_batch(x, y, self.input_format, self.labeler.num_classes)
-        teacher_real = None
+        teacher_real = teacher_real_weight = None
         if self.real_distillation_weight > 0:
             teacher_real = tf.stop_gradient(
                 self.labeler.logits(convert_images(x, self.input_format, self.labeler.input_format))
             )
+            # A real example whose teacher logits are not finite gets no distillation term.
+            finite = finite_rows(teacher_real)
+            teacher_real = tf.where(finite[:, None], teacher_real, tf.zeros_like(teacher_real))
+            teacher_real_weight = tf.cast(finite, tf.float32)
         explored = self.explore_batch(x)
         synthetic = convert_images(explored.images, self.generator.output_format,
                                    self.input_format)
@@ -244,7 +258,7 @@ class TGTDistiller(keras.Model):
             student_real, student_synthetic = logits[:num_real], logits[num_real:]
             losses = self._loss_terms(y, student_real, sample_weight, teacher_real,
                                       student_synthetic, explored.teacher_logits,
-                                      tf.cast(explored.valid, tf.float32))
+                                      tf.cast(explored.valid, tf.float32), teacher_real_weight)
             total = losses["total"]
             if self.student.losses:
                 total = total + tf.add_n(self.student.losses)
@@ -314,7 +328,7 @@ class TGTDistiller(keras.Model):
         return explore(
             latents,
             noise,
-            decode=self.generator.decode,
+            decode=self._decode_in_range,
             teacher_logits=lambda images: self.labeler.logits(
                 convert_images(images, gen_format, self.labeler.input_format)
             ),
@@ -328,6 +342,12 @@ class TGTDistiller(keras.Model):
             temperature=self.temperature,
             normalize_gradient=self.normalize_gradient,
         )
+
+    def _decode_in_range(self, latents):
+        """Decodes, clipped to the generator's declared value range: however far exploration
+        goes (a huge step size), the student sees images of the declared format."""
+        low, high = self.generator.output_format.value_range
+        return tf.clip_by_value(self.generator.decode(latents), low, high)
 
     def _noise(self, shape, seed: int | None = None) -> tf.Tensor:
         """Standard normal noise: a pure function of (seed, training step, replica id)."""
@@ -345,7 +365,8 @@ class TGTDistiller(keras.Model):
         return tf.random.stateless_normal(shape, seed=key)
 
     def _loss_terms(self, y, student_real, sample_weight, teacher_real=None,
-                    student_synthetic=None, teacher_synthetic=None, synthetic_weight=None):
+                    student_synthetic=None, teacher_synthetic=None, synthetic_weight=None,
+                    teacher_real_weight=None):
         return tgt_loss(
             y=y,
             student_real_logits=student_real,
@@ -354,6 +375,7 @@ class TGTDistiller(keras.Model):
             teacher_synthetic_logits=teacher_synthetic,
             sample_weight=sample_weight,
             synthetic_weight=synthetic_weight,
+            teacher_real_weight=teacher_real_weight,
             real_loss_weight=self.real_loss_weight,
             real_distillation_weight=self.real_distillation_weight,
             synthetic_loss_weight=self.synthetic_loss_weight,

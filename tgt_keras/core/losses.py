@@ -62,6 +62,7 @@ def tgt_loss(
     teacher_synthetic_logits=None,
     sample_weight=None,
     synthetic_weight=None,
+    teacher_real_weight=None,
     real_loss_weight: float = 1.0,
     real_distillation_weight: float = 0.0,
     synthetic_loss_weight: float = 1.0,
@@ -72,7 +73,9 @@ def tgt_loss(
     `total = real_loss_weight * real + real_distillation_weight * real_distillation
     + synthetic_loss_weight * synthetic`. A term whose inputs are None is 0. `sample_weight`
     weights the real examples, `synthetic_weight` the synthetic ones (0 drops an example, as
-    exploration does for non-finite samples).
+    exploration does for non-finite samples) and `teacher_real_weight` multiplies
+    `sample_weight` in the real distillation term only (0 for real examples whose teacher logits
+    are not finite).
 
     Returns:
         dict with scalar tensors `total`, `real`, `real_distillation`, `synthetic`.
@@ -86,9 +89,12 @@ def tgt_loss(
     real = label_loss(y, student_real_logits, sample_weight)
     real_kd = zero
     if teacher_real_logits is not None:
-        real_kd = distillation_loss(
-            teacher_real_logits, student_real_logits, temperature, sample_weight
-        )
+        kd_weight = sample_weight
+        if teacher_real_weight is not None:
+            kd_weight = teacher_real_weight if sample_weight is None else (
+                tf.reshape(tf.cast(sample_weight, tf.float32), [-1]) * teacher_real_weight)
+        real_kd = distillation_loss(teacher_real_logits, student_real_logits, temperature,
+                                    kd_weight)
     synthetic = zero
     if teacher_synthetic_logits is not None and student_synthetic_logits is not None:
         synthetic = distillation_loss(
