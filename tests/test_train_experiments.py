@@ -26,6 +26,9 @@ def test_smoke_run_writes_the_run_directory(path, tmp_path):
     assert 0.0 <= metrics["balanced_accuracy"] <= 1.0
     assert metrics["smoke"] is True
     assert {"loss", "synthetic_loss", "disagreement_after"} <= set(metrics["history"])
+    assert metrics["steps"] == 2 and metrics["replicas"] == 1
+    assert len(metrics["history"]["loss"]) == 1  # one epoch, read back from history.csv
+    assert (out / "history.csv").exists() and not (out / "backup").exists()
     student = keras.models.load_model(out / "student.keras")
     config = load_hparams(path)
     assert student.output_shape[-1] == config.num_classes

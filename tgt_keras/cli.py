@@ -4,11 +4,18 @@
     tgt-keras study sample-size [--hparams FILE] [--sizes 5 10 ...] [--seeds 0 1] [--steps N]
     tgt-keras teachers [--force]
     tgt-keras train --hparams hparams/X.yaml [--set key=value ...] [--smoke] [--output-dir DIR]
+                    [--tpu NAME] [--overwrite]
+
+`train` picks its `tf.distribute` strategy with `tgt_keras.distribute.pick_strategy` and resumes
+an interrupted run directory; it exits with status 1 and a message, touching nothing, when the
+run directory holds a finished run (or an interrupted run of another config) and `--overwrite` is
+not given.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from tgt_keras.apps.long_tail_demo import METHODS, DemoConfig
@@ -31,14 +38,31 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=defaults.seed)
     demo.add_argument("--output-dir", default=defaults.output_dir)
     demo.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    train = sub.add_parser("train", help="run one experiment of hparams/")
+    train = sub.add_parser(
+        "train", help="run one experiment of hparams/",
+        description="Run one experiment of hparams/ into a run directory. Started again on the "
+                    "run directory of an interrupted run with the same config, it resumes from "
+                    "the last finished epoch; on a finished run (metrics.json exists) it refuses "
+                    "and changes nothing unless --overwrite is given.",
+    )
     train.add_argument("--hparams", required=True, help="an hparams/<experiment>.yaml file")
     train.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="KEY=VALUE", help="override a field (repeatable)")
     train.add_argument("--smoke", action="store_true",
-                       help="a few steps on random images with stub teachers (checks the wiring)")
+                       help="a few steps on random images with stub teachers (checks the "
+                            "wiring): one epoch of 2 steps, unless num_epochs / steps_per_epoch "
+                            "are given with --set")
     train.add_argument("--output-dir", default=None,
-                       help="run directory (default runs/<experiment name>[-smoke])")
+                       help="run directory (default runs/<experiment name>[-smoke]); an "
+                            "interrupted run there with the same config is resumed")
+    train.add_argument("--tpu", default=None, metavar="NAME",
+                       help="TPU name or grpc:// address to train on (default: TPU_NAME / "
+                            "COLAB_TPU_ADDR or a local TPU, else several workers from TF_CONFIG, "
+                            "several GPUs, or one device); an unusable TPU falls back with a "
+                            "warning. batch_size is the global batch over all replicas")
+    train.add_argument("--overwrite", action="store_true",
+                       help="delete the run directory's outputs (a finished or interrupted run) "
+                            "and train from scratch")
     study = sub.add_parser("study", help="studies on the offline Fashion-MNIST task")
     study.add_argument("kind", choices=["sample-size"])
     study.add_argument("--hparams", default=None,
@@ -56,6 +80,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is now (pytest swaps it between tests)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def _log_to_stderr() -> None:
+    """Shows the package's INFO messages (strategy choice, resuming) on stderr, once."""
+    logger = logging.getLogger("tgt_keras")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        logger.addHandler(handler)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "demo":
@@ -65,12 +112,19 @@ def main(argv: list[str] | None = None) -> int:
                             output_dir=args.output_dir)
         run_demo(config, methods=tuple(args.methods))
     elif args.command == "train":
-        from tgt_keras.experiments import load_hparams
-        from tgt_keras.experiments.train import run_experiment
+        from tgt_keras.experiments import load_hparams, parse_overrides
+        from tgt_keras.experiments.train import RunDirectoryError, run_experiment
 
+        _log_to_stderr()
         config = load_hparams(args.hparams, args.overrides)
         output = args.output_dir or f"runs/{config.name}{'-smoke' if args.smoke else ''}"
-        metrics = run_experiment(config, output, smoke=args.smoke)
+        try:
+            metrics = run_experiment(config, output, smoke=args.smoke, tpu=args.tpu,
+                                     overwrite=args.overwrite,
+                                     smoke_keeps=tuple(parse_overrides(args.overrides)))
+        except RunDirectoryError as error:
+            print(f"tgt-keras train: error: {error}", file=sys.stderr)
+            return 1
         print(f"balanced accuracy {metrics['balanced_accuracy']:.3f}; run directory {output}")
     elif args.command == "study":
         from tgt_keras.apps.sample_size_study import (

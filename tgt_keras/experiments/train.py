@@ -1,15 +1,24 @@
 """`tgt-keras train --hparams hparams/X.yaml`: one experiment from its config to a run directory.
 
 Builds the data, the teachers, the student, the optimizer and its schedule from an
-`ExperimentConfig`, fits a `TGTDistiller`, evaluates balanced / many / medium / few-shot accuracy
-and writes the run directory:
+`ExperimentConfig`, fits a `TGTDistiller` under the `tf.distribute` strategy that
+`tgt_keras.distribute.pick_strategy` chooses (a TPU, several workers or GPUs, or the default
+one), evaluates balanced / many / medium / few-shot accuracy and writes the run directory:
 
-    <output_dir>/config.yaml      the resolved config
-    <output_dir>/metrics.json     training history and test metrics
+    <output_dir>/config.yaml      the resolved config (first line a comment for smoke runs)
+    <output_dir>/history.csv      one row per finished epoch, across restarts
+    <output_dir>/backup/          the last finished epoch's state, while training (deleted at the
+                                  end)
+    <output_dir>/metrics.json     training history, steps, strategy and test metrics (the run is
+                                  finished once this exists)
     <output_dir>/tensorboard/     Keras scalars
     <output_dir>/student.keras    the trained student, loadable alone
     <output_dir>/per_class_accuracy.png  accuracy per class, ordered by training frequency
     <output_dir>/samples_step*.png  real / reconstructed / explored images with teacher labels
+
+A run killed during training resumes from its last finished epoch when started again with the
+same config and output directory; a finished run is never trained over unless `overwrite=True`
+(see `run_experiment`).
 
 `smoke=True` shrinks any experiment to a few steps on random images with tiny stub teachers of
 the configured sizes, so every file in `hparams/` can be exercised offline.
@@ -22,9 +31,13 @@ the encoder.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
+import logging
 import math
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -43,6 +56,7 @@ from tgt_keras.data.long_tail import (
     per_class_accuracy,
     shot_accuracies,
 )
+from tgt_keras.distribute import jit_compile_for, pick_strategy
 from tgt_keras.experiments.config import OFFLINE_TEACHERS, SAVEDMODEL_PREFIX, ExperimentConfig
 from tgt_keras.experiments.students import build_student
 from tgt_keras.teachers.generator import HubGenerator, KerasGenerator
@@ -56,14 +70,25 @@ from tgt_keras.teachers.presets import (
 )
 
 SMOKE_STEPS = 2
-SMOKE_BATCH = 4
+SMOKE_BATCH = 4  # per replica
+#: First line of a smoke run's config.yaml (a YAML comment: the file still loads as hparams).
+SMOKE_HEADER = "# smoke run (tgt-keras train --smoke): stub teachers, random images\n"
+#: What a run writes into its directory (plus samples_step*.png): what `overwrite` deletes.
+RUN_OUTPUTS = ("metrics.json", "history.csv", "backup", "tensorboard", "student.keras",
+               "per_class_accuracy.png", "config.yaml")
+
+logger = logging.getLogger("tgt_keras")
+
+
+class RunDirectoryError(Exception):
+    """The run directory holds a finished run, or an interrupted run of another config."""
 
 
 @dataclasses.dataclass
 class ExperimentData:
     """What a run trains and evaluates on."""
 
-    train: tf.data.Dataset  # repeated, batched (image, label)
+    train: tf.data.Dataset  # endless, batched (image, label), global batches
     steps_per_epoch: int
     test: tf.data.Dataset  # one pass, batched (image, label)
     train_counts: np.ndarray
@@ -81,26 +106,52 @@ def _data_size(config: ExperimentConfig) -> int:
     return max(config.student_image_size, config.generator_image_size)
 
 
-def _from_arrays(x, y, config: ExperimentConfig, batch: int):
-    train = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=config.seed)
-    return train.repeat().batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+def _from_arrays(x, y, config: ExperimentConfig, batch: int) -> tf.data.Dataset:
+    """Endless batches of `(x, y)`; pass `k` over the examples is a permutation seeded by
+    `(config.seed, k)`.
+
+    Stateless on purpose: batch `i` is a pure function of `(seed, i)`, whichever iterator and
+    strategy read it, so a resumed run's `skip` lands on the batches the uninterrupted run
+    trained on. (`shuffle(reshuffle_each_iteration=True)` draws each pass's order from a
+    generator that all iterators of the dataset share; under `MirroredStrategy` a resumed run
+    then saw other batches.)
+    """
+    n, seed = len(x), config.seed
+    x, y = tf.constant(x), tf.constant(y)
+
+    def one_pass(k):
+        key = tf.stack([tf.constant(seed, tf.int64), k])
+        order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=key)
+        return tf.data.Dataset.from_tensor_slices(order)
+
+    indices = tf.data.Dataset.counter().flat_map(one_pass)
+    train = indices.batch(batch, drop_remainder=True).map(
+        lambda i: (tf.gather(x, i), tf.gather(y, i)), num_parallel_calls=tf.data.AUTOTUNE)
+    return train.prefetch(tf.data.AUTOTUNE)
 
 
-def build_data(config: ExperimentConfig, smoke: bool = False) -> ExperimentData:
+def build_data(config: ExperimentConfig, smoke: bool = False, replicas: int = 1
+               ) -> ExperimentData:
     """Loads the configured dataset (random images of the right shapes when `smoke`).
 
     The paper's datasets come from TFDS (`tgt_keras.data.tfds_long_tail`) and need the prepared
-    data in `config.data_dir`; `fashion_mnist_lt` and `mnist_lt` work offline.
+    data in `config.data_dir`; `fashion_mnist_lt` and `mnist_lt` work offline. `train` is an
+    endless seeded stream of global batches (`config.batch_size`; `SMOKE_BATCH * replicas` when
+    `smoke`) that a resumed run skips into. For `fashion_mnist_lt`, `mnist_lt` and smoke runs
+    batch `i` is a pure function of `(seed, i)` (`_from_arrays`), so the resumed run sees the
+    batches of the uninterrupted one; the TFDS datasets reshuffle each pass with a stateful
+    seeded `shuffle`, whose later passes can come out in another order after a resume.
     """
     size = _data_size(config)
     input_format = ImageFormat(size, size, _channels(config), (0.0, 1.0))
     if smoke:
-        n = SMOKE_BATCH * SMOKE_STEPS
+        batch = SMOKE_BATCH * replicas
+        n = batch * SMOKE_STEPS
         rng = np.random.default_rng(config.seed)
         x = rng.uniform(0, 1, (n, *input_format.shape)).astype("float32")
         y = np.arange(n) % config.num_classes
-        test = tf.data.Dataset.from_tensor_slices((x, y)).batch(SMOKE_BATCH)
-        return ExperimentData(_from_arrays(x, y, config, SMOKE_BATCH), SMOKE_STEPS, test,
+        test = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
+        return ExperimentData(_from_arrays(x, y, config, batch), SMOKE_STEPS, test,
                               np.bincount(y, minlength=config.num_classes), input_format)
     if config.dataset in ("fashion_mnist_lt", "mnist_lt"):
         if config.dataset == "fashion_mnist_lt":
@@ -249,30 +300,108 @@ def _student(config: ExperimentConfig, input_format: ImageFormat) -> keras.Model
     return keras.Model(inputs, core(resized), name=f"{config.student}_{size}px")
 
 
-def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool = False) -> dict:
-    """Trains and evaluates one experiment; returns (and writes) its metrics."""
+def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool = False, *,
+                   tpu: str | None = None, overwrite: bool = False,
+                   smoke_keeps=()) -> dict:
+    """Trains and evaluates one experiment in `output_dir`; returns (and writes) its metrics.
+
+    Everything is built under `strategy.scope()` with `strategy = pick_strategy(tpu)`, and the
+    train step is compiled with `jit_compile_for(strategy)`. `config.batch_size` is the global
+    batch, split evenly over the strategy's replicas.
+
+    The run directory is resumable and finished results are never silently overwritten:
+
+    - `metrics.json` exists (a finished run): raises `RunDirectoryError` and changes nothing,
+      unless `overwrite`.
+    - `config.yaml` exists without `metrics.json` (an interrupted run): resumes from the last
+      finished epoch if `config` (and `smoke`) equal the saved ones, else raises
+      `RunDirectoryError` naming the differing fields, unless `overwrite`.
+    - other run outputs without `config.yaml`: raises `RunDirectoryError`, unless `overwrite`.
+    - `overwrite`: deletes the run's outputs (`RUN_OUTPUTS` and `samples_step*.png`, nothing
+      else) and trains from scratch.
+
+    Resuming: `keras.callbacks.BackupAndRestore` saves the weights and the optimizer state (so
+    `optimizer.iterations`, the step count) after every epoch into `backup/`; the distiller's
+    exploration noise is a pure function of (seed, step, replica), so it continues too, and the
+    training stream skips the batches of the finished epochs, so the resumed run sees the
+    batches the uninterrupted one would. An epoch cut short is trained again from its start.
+    `history.csv` keeps one row per finished epoch across restarts, and `metrics.json` reads its
+    `history` from there.
+
+    Args:
+        config: the experiment.
+        output_dir: the run directory.
+        smoke: a short run on random images with stub teachers of the configured sizes
+            (`SMOKE_STEPS` steps of `SMOKE_BATCH` images per replica, one epoch).
+        tpu: a TPU name or `grpc://` address for `pick_strategy` (None: environment / local).
+        overwrite: delete a finished or interrupted run in `output_dir` and train afresh.
+        smoke_keeps: fields a smoke run takes from `config` instead of shrinking them:
+            `num_epochs` and / or `steps_per_epoch` (the CLI passes the `--set` keys).
+
+    Raises:
+        RunDirectoryError: `output_dir` holds a finished run, or an interrupted run of another
+            config, and not `overwrite`.
+        ValueError: `config.batch_size` is not a multiple of the strategy's replicas.
+    """
     out = Path(output_dir)
+    resume = _check_run_directory(out, config, smoke, overwrite)  # changes nothing
+    strategy = pick_strategy(tpu)
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise ValueError(
+            f"`batch_size` is the global batch and must be a multiple of the "
+            f"{replicas} replicas of {type(strategy).__name__}. "
+            f"Received: batch_size={config.batch_size}"
+        )
+    if overwrite:
+        _delete_run_outputs(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    initial_epoch = 0
+    if resume:
+        initial_epoch = _backed_up_epoch(out)
+        logger.info("%s: resuming from epoch %d (an interrupted run of the same config).",
+                    out, initial_epoch)
+        _truncate_history(out / "history.csv", initial_epoch)
+    else:
+        text = yaml.safe_dump(config.to_dict(), sort_keys=False)
+        _write_atomically(out / "config.yaml", (SMOKE_HEADER if smoke else "") + text)
+
     keras.utils.set_random_seed(config.seed)
-    data = build_data(config, smoke)
-    labeler, generator = build_teachers(config, smoke)
-    student = _student(config, data.input_format)
-    distiller = TGTDistiller(
-        student, labeler, generator,
-        exploration=config.exploration, sigma=config.sigma, step_size=config.step_size,
-        num_steps=config.num_steps, real_loss_weight=config.real_loss_weight,
-        real_distillation_weight=config.real_distillation_weight,
-        synthetic_loss_weight=config.synthetic_loss_weight, temperature=config.temperature,
-        input_format=data.input_format, seed=config.seed,
-    )
-    epochs = 1 if smoke else config.num_epochs
-    distiller.compile(optimizer=build_optimizer(config, data.steps_per_epoch),
-                      metrics=["accuracy"])
+    data = build_data(config, smoke, replicas=replicas)
+    epochs = config.num_epochs
+    if smoke:
+        if "num_epochs" not in smoke_keeps:
+            epochs = 1
+        if "steps_per_epoch" in smoke_keeps and config.steps_per_epoch:
+            data = dataclasses.replace(data, steps_per_epoch=config.steps_per_epoch)
+    with strategy.scope():
+        labeler, generator = build_teachers(config, smoke)
+        student = _student(config, data.input_format)
+        distiller = TGTDistiller(
+            student, labeler, generator,
+            exploration=config.exploration, sigma=config.sigma, step_size=config.step_size,
+            num_steps=config.num_steps, real_loss_weight=config.real_loss_weight,
+            real_distillation_weight=config.real_distillation_weight,
+            synthetic_loss_weight=config.synthetic_loss_weight, temperature=config.temperature,
+            input_format=data.input_format, seed=config.seed,
+        )
+        distiller.compile(optimizer=build_optimizer(config, data.steps_per_epoch),
+                          metrics=["accuracy"], jit_compile=jit_compile_for(strategy))
+    # A fresh iterator replays the seeded stream from its first batch: skip what the finished
+    # epochs consumed (Keras keeps one iterator across the epochs of a `fit`).
+    train = data.train.skip(initial_epoch * data.steps_per_epoch) if initial_epoch else data.train
     start = time.perf_counter()
-    history = distiller.fit(
-        data.train, epochs=epochs, steps_per_epoch=data.steps_per_epoch,
+    distiller.fit(
+        train, epochs=epochs, steps_per_epoch=data.steps_per_epoch,
         callbacks=[
+            # Before BackupAndRestore: a row written for an epoch whose backup the kill beat is
+            # dropped by `_truncate_history` on resume (no gap, no duplicate).
+            keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+            # Before TGTMonitor, which reads the restored step count when training begins.
+            # save_freq="epoch" (the default) on purpose: after loading a mid-epoch backup
+            # (save_freq=N batches), Keras replays that epoch from its first batch, which
+            # would train more steps than the uninterrupted run.
+            keras.callbacks.BackupAndRestore(str(out / "backup")),
             keras.callbacks.TensorBoard(str(out / "tensorboard"), write_graph=False),
             TGTMonitor(out / "tensorboard", _grid_images(data), png_dir=out,
                        every_n_steps=max(1, epochs * data.steps_per_epoch // 5),
@@ -288,22 +417,138 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
     metrics = {
         "experiment": config.name,
         "smoke": smoke,
-        "train_seconds": seconds,
+        "strategy": type(strategy).__name__,
+        "replicas": replicas,
+        "steps": int(keras.ops.convert_to_numpy(distiller.optimizer.iterations)),
+        "resumed_from_epoch": initial_epoch if resume else None,
+        "train_seconds": seconds,  # of this process's `fit` only
         "balanced_accuracy": balanced_accuracy(y_test, pred, config.num_classes),
         **{f"{k}_shot_accuracy": v for k, v in shot_accuracies(per_class,
                                                                 data.train_counts).items()},
         "per_class_accuracy": per_class.tolist(),
         "train_counts": data.train_counts.tolist(),
-        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+        "history": _read_history(out / "history.csv"),
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     student.save(out / "student.keras")
     plots.per_class_accuracy_plot(
         {"TGT": per_class}, data.train_counts, out / "per_class_accuracy.png",
         class_names=_class_names(config),
         title=f"{config.name}: accuracy per class (by training frequency)",
     )
+    # Last: its existence marks the run finished.
+    _write_atomically(out / "metrics.json", json.dumps(metrics, indent=2))
     return metrics
+
+
+def _check_run_directory(out: Path, config: ExperimentConfig, smoke: bool,
+                         overwrite: bool) -> bool:
+    """Whether to resume the run in `out` (see `run_experiment`); reads, never writes."""
+    if overwrite:
+        return False
+    if (out / "metrics.json").exists():
+        raise RunDirectoryError(
+            f"{out} holds a finished run ({out / 'metrics.json'} exists); nothing was changed. "
+            "Pass --overwrite to delete its outputs and train again, or choose another "
+            "--output-dir."
+        )
+    saved = out / "config.yaml"
+    if not saved.exists():
+        leftovers = [name for name in RUN_OUTPUTS if (out / name).exists()]
+        if leftovers:  # a backup/ there would be restored into a run of any config
+            raise RunDirectoryError(
+                f"{out} holds outputs of a run without its config.yaml ({', '.join(leftovers)})"
+                "; nothing was changed. Pass --overwrite to delete them and start fresh, or "
+                "choose another --output-dir."
+            )
+        return False
+    text = saved.read_text()
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        values = error
+    if not isinstance(values, dict):
+        raise RunDirectoryError(
+            f"{out} holds an interrupted run whose {saved.name} cannot be read ({values!r}). "
+            "Pass --overwrite to discard it and start fresh, or choose another --output-dir."
+        )
+    before = {**values, "smoke": text.startswith(SMOKE_HEADER)}
+    # Through YAML, as the saved side went: the same types on both sides.
+    now = {**yaml.safe_load(yaml.safe_dump(config.to_dict())), "smoke": smoke}
+    differing = [k for k in dict.fromkeys([*now, *before]) if before.get(k) != now.get(k)]
+    if differing:
+        changes = "; ".join(f"{k}: saved {before.get(k)!r}, now {now.get(k)!r}"
+                            for k in differing)
+        raise RunDirectoryError(
+            f"{out} holds an interrupted run of a different config, so it cannot be resumed "
+            f"(differing fields: {changes}). Pass --overwrite to discard it and start fresh, "
+            "or choose another --output-dir."
+        )
+    return True
+
+
+def _delete_run_outputs(out: Path) -> None:
+    """Deletes what a run writes (`RUN_OUTPUTS`, `samples_step*.png`) and nothing else."""
+    for path in [*(out / name for name in RUN_OUTPUTS), *out.glob("samples_step*.png")]:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
+def _backed_up_epoch(out: Path) -> int:
+    """Epochs finished according to BackupAndRestore's metadata (0 without a backup)."""
+    path = out / "backup" / "training_metadata.json"
+    if not path.exists():
+        return 0
+    return int(json.loads(path.read_text())["epoch"])
+
+
+def _truncate_history(path: Path, epochs: int) -> None:
+    """Keeps the header and the rows of the first `epochs` epochs of a `CSVLogger` file.
+
+    A row written for an epoch that the backup does not hold (killed in between), or a row cut
+    short by the kill, is dropped: that epoch is trained, and logged, again.
+    """
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    if not lines:
+        return
+    fields = len(next(csv.reader(lines[:1])))
+    kept = lines[:1]
+    for line in lines[1:]:
+        row = next(csv.reader([line]), [])
+        if (line.endswith("\n") and len(row) == fields and row[0].isdigit()
+                and int(row[0]) < epochs):
+            kept.append(line)
+    if kept != lines:
+        _write_atomically(path, "".join(kept))
+
+
+def _read_history(path: Path) -> dict[str, list[float]]:
+    """`{metric: [one value per epoch]}` from a `CSVLogger` file (all epochs, across restarts)."""
+    if not path.exists():
+        return {}
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
+    # CSVLogger adds a `val_` column per metric even without validation data: all "NA".
+    return {k: [_float(row[k]) for row in rows] for k in keys
+            if any(row[k] != "NA" for row in rows)}
+
+
+def _float(value: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):  # CSVLogger writes "NA" for a missing value
+        return float("nan")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Writes `text` to `path` through a temporary file, so a kill leaves old or new, not half."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def _predict(student, test: tf.data.Dataset):
