@@ -89,3 +89,16 @@ def tiny_data():
 @pytest.fixture
 def student_format():
     return ImageFormat(*IMAGE_SHAPE, (0.0, 1.0))
+
+
+def mirrored_cpus():
+    """MirroredStrategy over the two logical CPU devices (skips the test without them).
+
+    Reductions go through one device rather than collective ops: collective instance keys
+    are process-wide, and the many strategies a test session creates can collide there
+    ("Shape mismatch in the collective instance"), which a real one-strategy process does not.
+    """
+    if len(tf.config.list_logical_devices("CPU")) < 2:
+        pytest.skip("needs the two logical CPU devices configured in conftest.py")
+    return tf.distribute.MirroredStrategy(
+        ["CPU:0", "CPU:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())

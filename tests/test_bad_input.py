@@ -34,7 +34,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import IMAGE_SHAPE, NUM_CLASSES, make_classifier, make_decoder, make_encoder
+from conftest import (
+    IMAGE_SHAPE,
+    NUM_CLASSES,
+    make_classifier,
+    make_decoder,
+    make_encoder,
+    mirrored_cpus,
+)
 
 from tgt_keras import KerasGenerator, KerasLabeler, TGTDistiller
 from tgt_keras.core import checks
@@ -316,10 +323,7 @@ def test_labeler_with_other_classes_than_the_labels(student, generator):
 
 @pytest.fixture
 def mirrored():
-    if len(tf.config.list_logical_devices("CPU")) < 2:
-        pytest.skip("needs two logical CPU devices, configured by tests/conftest.py before "
-                    "TensorFlow initialises")
-    return tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])
+    return mirrored_cpus()
 
 
 @pytest.mark.parametrize(

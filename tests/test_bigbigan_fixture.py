@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import mirrored_cpus
 
 from tgt_keras import HubGenerator, ImageFormat, KerasLabeler, TGTDistiller
 from tgt_keras.core.losses import kl_divergence
@@ -246,8 +247,7 @@ def test_short_fit_with_the_fixture_generator(bigbigan_path):
 
 def test_hub_generator_loaded_in_a_mirrored_scope_trains_like_one_device(bigbigan_path):
     """The TF-Hub path under MirroredStrategy: hub.load inside the scope, one global batch."""
-    if len(tf.config.list_logical_devices("CPU")) < 2:
-        pytest.skip("needs the two logical CPU devices configured in conftest.py")
+    strategy = mirrored_cpus()
     initial = [tiny_labeler().model.get_weights(), tiny_student().get_weights()]
     x, y = data(8)
 
@@ -266,7 +266,7 @@ def test_hub_generator_loaded_in_a_mirrored_scope_trains_like_one_device(bigbiga
         return logs, student.get_weights()
 
     logs_one, weights_one = train(tf.distribute.get_strategy())
-    logs_two, weights_two = train(tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"]))
+    logs_two, weights_two = train(strategy)
     assert not np.allclose(weights_one[0], initial[1][0])
     for a, b in zip(weights_one, weights_two, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)

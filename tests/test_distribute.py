@@ -19,19 +19,16 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import make_classifier, make_decoder, make_encoder
+from conftest import make_classifier, make_decoder, make_encoder, mirrored_cpus
 
 from tgt_keras import KerasGenerator, KerasLabeler, TGTDistiller
-from tgt_keras.distribute import jit_compile_for, pick_strategy
+from tgt_keras.distribute import jit_compile_for, pick_strategy, strategy_name
 
 WORKER = Path(__file__).parent / "distributed_worker.py"
-TWO_CPUS = ["CPU:0", "CPU:1"]
 
 
 def mirrored():
-    if len(tf.config.list_logical_devices("CPU")) < 2:
-        pytest.skip("needs the two logical CPU devices configured in conftest.py")
-    return tf.distribute.MirroredStrategy(TWO_CPUS)
+    return mirrored_cpus()
 
 
 # --- MirroredStrategy --------------------------------------------------------------------------
@@ -122,12 +119,15 @@ def test_default_strategy_on_a_cpu_without_tf_config(monkeypatch, caplog):
     with caplog.at_level(logging.INFO, logger="tgt_keras"):
         strategy = pick_strategy()
     assert strategy is tf.distribute.get_strategy()
+    assert strategy_name(strategy) == "default"
     assert "default strategy on the CPU" in caplog.text
     assert jit_compile_for(strategy) is False  # XLA is slower on this CPU (see the module)
 
 
 def test_jit_compile_is_off_for_mirrored_cpus():
-    assert jit_compile_for(mirrored()) is False
+    strategy = mirrored()
+    assert jit_compile_for(strategy) is False
+    assert strategy_name(strategy) == "MirroredStrategy"
 
 
 @pytest.mark.parametrize("tpu", ["local", "grpc://127.0.0.1:{port}", "no-such-tpu"])

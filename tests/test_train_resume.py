@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import yaml
+from conftest import mirrored_cpus
 
 from tgt_keras import cli
 from tgt_keras.experiments import load_hparams
@@ -46,7 +47,7 @@ def finished_run(tmp_path_factory):
 
 def test_unreachable_tpu_falls_back_to_the_default_strategy(finished_run):
     metrics = json.loads((finished_run / "metrics.json").read_text())
-    assert metrics["strategy"] == type(tf.distribute.get_strategy()).__name__
+    assert metrics["strategy"] == "default"
     assert metrics["replicas"] == 1
     assert metrics["steps"] == EPOCHS * STEPS
     assert _history_epochs(finished_run) == list(range(EPOCHS))
@@ -105,7 +106,7 @@ def test_an_interrupted_run_of_another_config_is_not_resumed(tmp_path, capsys):
 
 
 def test_global_batch_must_split_over_the_replicas(tmp_path, monkeypatch):
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = mirrored_cpus()
     monkeypatch.setattr(train_module, "pick_strategy", lambda tpu=None: strategy)
     out = tmp_path / "run"
     with pytest.raises(ValueError, match=r"`batch_size` is the global batch and must be a "
@@ -178,7 +179,7 @@ def test_training_stream_is_a_pure_function_of_the_batch_index():
     first = images(data.train, 6)
     np.testing.assert_array_equal(images(data.train, 6), first)  # a second reader
     np.testing.assert_array_equal(images(data.train.skip(3), 3), first[3:])
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = mirrored_cpus()
     distributed = iter(strategy.experimental_distribute_dataset(data.train.skip(3)))
     for expected in first[3:]:
         x, _ = next(distributed)
@@ -190,3 +191,45 @@ def test_training_stream_is_a_pure_function_of_the_batch_index():
         per_pass)])) for k in (0, per_pass, 5 * per_pass)]
     np.testing.assert_array_equal(labels[1], labels[0])
     np.testing.assert_array_equal(labels[2], labels[0])
+
+
+@pytest.mark.parametrize(("task_type", "task_id", "cluster", "expected"), [
+    ("worker", 0, {"worker": ["a", "b"]}, ""),  # worker 0 is the chief when there is none
+    ("worker", 1, {"worker": ["a", "b"]}, "workers/worker_1"),
+    ("chief", 0, {"chief": ["a"], "worker": ["b"]}, ""),
+    ("worker", 0, {"chief": ["a"], "worker": ["b"]}, "workers/worker_0"),
+    (None, None, {}, ""),
+])
+def test_only_the_chief_writes_the_run_directory(task_type, task_id, cluster, expected):
+    assert train_module._worker_subdirectory(task_type, task_id, cluster) == expected
+
+
+def test_two_workers_train_one_run_directory(tmp_path):
+    with socket.socket() as a, socket.socket() as b:
+        a.bind(("127.0.0.1", 0))
+        b.bind(("127.0.0.1", 0))
+        workers = [f"127.0.0.1:{s.getsockname()[1]}" for s in (a, b)]
+    out = tmp_path / "run"
+    processes = []
+    try:
+        for index in range(2):
+            tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker",
+                                                                  "index": index}}
+            env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "3",
+                   "TF_CONFIG": json.dumps(tf_config)}
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "tgt_keras.cli", "train", "--hparams", HPARAMS,
+                 "--smoke", "--set", "num_steps=1", "--output-dir", str(out)],
+                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        for p in processes:
+            _, err = p.communicate(timeout=TIMEOUT_S)
+            assert p.returncode == 0, err.decode()[-3000:]
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.kill()
+    chief = json.loads((out / "metrics.json").read_text())
+    other = json.loads((out / "workers" / "worker_1" / "metrics.json").read_text())
+    assert chief["strategy"] == "MultiWorkerMirroredStrategy" and chief["replicas"] == 2
+    assert chief["steps"] == other["steps"] == train_module.SMOKE_STEPS
+    assert chief["per_class_accuracy"] == other["per_class_accuracy"]  # the same student

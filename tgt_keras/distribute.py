@@ -121,6 +121,18 @@ def pick_strategy(tpu: str | None = None) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
+def strategy_name(strategy: tf.distribute.Strategy) -> str:
+    """A readable name: "TPUStrategy", "MultiWorkerMirroredStrategy", "MirroredStrategy" or
+    "default" (TensorFlow's own class names are private for the default and multi-worker ones).
+    """
+    for kind, name in ((tf.distribute.TPUStrategy, "TPUStrategy"),
+                       (tf.distribute.MultiWorkerMirroredStrategy, "MultiWorkerMirroredStrategy"),
+                       (tf.distribute.MirroredStrategy, "MirroredStrategy")):
+        if isinstance(strategy, kind):
+            return name
+    return "default" if strategy is tf.distribute.get_strategy() else type(strategy).__name__
+
+
 def jit_compile_for(strategy: tf.distribute.Strategy | None = None) -> bool:
     """Our XLA choice for `strategy` (default: the current one); see the module table."""
     strategy = tf.distribute.get_strategy() if strategy is None else strategy

@@ -56,7 +56,7 @@ from tgt_keras.data.long_tail import (
     per_class_accuracy,
     shot_accuracies,
 )
-from tgt_keras.distribute import jit_compile_for, pick_strategy
+from tgt_keras.distribute import jit_compile_for, pick_strategy, strategy_name
 from tgt_keras.experiments.config import OFFLINE_TEACHERS, SAVEDMODEL_PREFIX, ExperimentConfig
 from tgt_keras.experiments.students import build_student
 from tgt_keras.teachers.generator import HubGenerator, KerasGenerator
@@ -343,14 +343,14 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
             config, and not `overwrite`.
         ValueError: `config.batch_size` is not a multiple of the strategy's replicas.
     """
-    out = Path(output_dir)
-    resume = _check_run_directory(out, config, smoke, overwrite)  # changes nothing
     strategy = pick_strategy(tpu)
+    out = worker_directory(Path(output_dir), strategy)
+    resume = _check_run_directory(out, config, smoke, overwrite)  # changes nothing
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
         raise ValueError(
             f"`batch_size` is the global batch and must be a multiple of the "
-            f"{replicas} replicas of {type(strategy).__name__}. "
+            f"{replicas} replicas of {strategy_name(strategy)}. "
             f"Received: batch_size={config.batch_size}"
         )
     if overwrite:
@@ -417,7 +417,7 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
     metrics = {
         "experiment": config.name,
         "smoke": smoke,
-        "strategy": type(strategy).__name__,
+        "strategy": strategy_name(strategy),
         "replicas": replicas,
         "steps": int(keras.ops.convert_to_numpy(distiller.optimizer.iterations)),
         "resumed_from_epoch": initial_epoch if resume else None,
@@ -438,6 +438,28 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
     # Last: its existence marks the run finished.
     _write_atomically(out / "metrics.json", json.dumps(metrics, indent=2))
     return metrics
+
+
+def worker_directory(out: Path, strategy) -> Path:
+    """Where this process writes: `out` for the chief, `out/workers/<type>_<id>` otherwise.
+
+    Under `MultiWorkerMirroredStrategy` every worker trains the same model; only the chief
+    (the `chief` task, or worker 0 when there is none) writes the run directory, and each other
+    worker keeps its own backup and outputs in a subdirectory, so workers never write the same
+    file and each can resume from its own backup.
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return out
+    return out / _worker_subdirectory(resolver.task_type, resolver.task_id,
+                                      resolver.cluster_spec().as_dict())
+
+
+def _worker_subdirectory(task_type: str | None, task_id: int | None, cluster: dict) -> str:
+    """"" for the chief, else "workers/<type>_<id>"."""
+    chief = task_type == "chief" or (task_type == "worker" and not task_id
+                                     and "chief" not in cluster)
+    return "" if chief or task_type is None else f"workers/{task_type}_{task_id}"
 
 
 def _check_run_directory(out: Path, config: ExperimentConfig, smoke: bool,
