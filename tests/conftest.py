@@ -102,3 +102,10 @@ def mirrored_cpus():
         pytest.skip("needs the two logical CPU devices configured in conftest.py")
     return tf.distribute.MirroredStrategy(
         ["CPU:0", "CPU:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
+
+
+def clone(model):
+    """A copy of `model` with the same weights (to compare against a hand-written update)."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import make_classifier, make_decoder
+from conftest import clone, make_classifier, make_decoder
 
 from tgt_keras import (
     METRIC_NAMES,
@@ -16,12 +16,6 @@ from tgt_keras import (
     KerasLabeler,
     TGTDistiller,
 )
-
-
-def clone(model):
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def batch(n=8, seed=0):

@@ -27,10 +27,6 @@ from tgt_keras.distribute import jit_compile_for, pick_strategy, strategy_name
 WORKER = Path(__file__).parent / "distributed_worker.py"
 
 
-def mirrored():
-    return mirrored_cpus()
-
-
 # --- MirroredStrategy --------------------------------------------------------------------------
 
 
@@ -59,7 +55,7 @@ def test_two_replicas_make_the_same_update_as_one_device(tiny_data):
                                          make_encoder(), make_decoder())]
     dataset = tf.data.Dataset.from_tensor_slices(tiny_data).batch(8)  # 2 steps of 8
     one = build_distiller(tf.distribute.get_strategy(), weights)
-    two = build_distiller(mirrored(), weights)
+    two = build_distiller(mirrored_cpus(), weights)
     assert two.distribute_strategy.num_replicas_in_sync == 2
     history_one = one.fit(dataset, epochs=2, verbose=0).history
     history_two = two.fit(dataset, epochs=2, verbose=0).history
@@ -75,7 +71,7 @@ def test_two_replicas_make_the_same_update_as_one_device(tiny_data):
 
 
 def test_each_replica_draws_its_own_noise(student, labeler, generator):
-    strategy = mirrored()
+    strategy = mirrored_cpus()
     with strategy.scope():
         distiller = TGTDistiller(student, labeler, generator, seed=3)
         distiller.compile(optimizer="sgd")
@@ -95,7 +91,7 @@ def test_each_replica_draws_its_own_noise(student, labeler, generator):
 
 
 def test_global_batch_must_split_evenly_over_replicas(student, labeler, generator, tiny_data):
-    with mirrored().scope():
+    with mirrored_cpus().scope():
         distiller = TGTDistiller(student, labeler, generator)
         distiller.compile(optimizer="sgd")
     dataset = tf.data.Dataset.from_tensor_slices(tiny_data).batch(7, drop_remainder=True)
@@ -125,7 +121,7 @@ def test_default_strategy_on_a_cpu_without_tf_config(monkeypatch, caplog):
 
 
 def test_jit_compile_is_off_for_mirrored_cpus():
-    strategy = mirrored()
+    strategy = mirrored_cpus()
     assert jit_compile_for(strategy) is False
     assert strategy_name(strategy) == "MirroredStrategy"
 

@@ -10,18 +10,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import IMAGE_SHAPE, make_classifier, make_decoder, make_encoder
+from conftest import IMAGE_SHAPE, clone, make_classifier, make_decoder, make_encoder
 
 from tgt_keras import KerasGenerator, KerasLabeler, TGTDistiller
 from tgt_keras.core.exploration import explore
 
 LATENT, CLASSES = 4, 3
-
-
-def clone(model):
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def data(n=8, seed=0):
