@@ -46,6 +46,29 @@ def _check_label_dtype(dtype: tf.DType) -> None:
         )
 
 
+#: The keys of a precomputed `x` (`TGTDistiller.precompute`): images plus their latents and
+#: teacher logits, so that a step skips the encoder and the labeler on real data.
+PRECOMPUTED_KEYS = ("images", "latents", "teacher_logits")
+
+
+def split_inputs(x):
+    """`(images, latents or None, teacher_logits or None)` of a batch's `x`: images, or a dict
+    with `PRECOMPUTED_KEYS` ("images" required)."""
+    if not isinstance(x, dict):
+        return x, None, None
+    _check_precomputed_keys(x.keys())
+    return x["images"], x.get("latents"), x.get("teacher_logits")
+
+
+def _check_precomputed_keys(keys):
+    keys = set(keys)
+    if "images" not in keys or keys - set(PRECOMPUTED_KEYS):
+        raise ValueError(
+            f"A dict `x` must have the key 'images' and may have 'latents' and "
+            f"'teacher_logits' (see `TGTDistiller.precompute`). Received: keys={sorted(keys)}"
+        )
+
+
 def check_batch(x, y, fmt: ImageFormat, num_classes: int):
     """In-step checks; returns `x` as float32 and `y` unchanged (after the assertions)."""
     x = tf.convert_to_tensor(x)
@@ -84,24 +107,50 @@ def check_batch(x, y, fmt: ImageFormat, num_classes: int):
 
 
 def check_fit_data(x, y, fmt: ImageFormat, num_classes: int, num_replicas: int,
-                   batch_size: int | None = None) -> None:
+                   batch_size: int | None = None, latent_dim: int | None = None) -> None:
     """Checks what is given to `fit`/`evaluate` before any step runs.
 
     `x` is a `tf.data.Dataset` (of `(x, y)` or `(x, y, sample_weight)`) or an array of images
-    with labels `y`. Other inputs (Python generators, `PyDataset`) are left to Keras and the
-    in-step checks.
+    with labels `y`; in both, images may be a dict of precomputed arrays (`PRECOMPUTED_KEYS`).
+    Other inputs (Python generators, `PyDataset`) are left to Keras and the in-step checks.
 
     Raises:
         ValueError / TypeError naming the argument, the expectation and what was received.
     """
     if isinstance(x, tf.data.Dataset):
-        _check_dataset(x, fmt, num_classes, num_replicas)
+        _check_dataset(x, fmt, num_classes, num_replicas, latent_dim)
+    elif isinstance(x, dict) and y is not None:
+        _check_precomputed_keys(x.keys())
+        arrays = {k: np.asarray(v) for k, v in x.items()}
+        _check_precomputed_shapes({k: v.shape for k, v in arrays.items()}, num_classes,
+                                  latent_dim)
+        for key, value in arrays.items():
+            if len(value) != len(arrays["images"]):
+                raise ValueError(
+                    f"`x['{key}']` must have one row per image. Received: "
+                    f"len(x['{key}'])={len(value)}, len(x['images'])={len(arrays['images'])}")
+        _check_arrays(arrays["images"], np.asarray(y), fmt, num_classes, num_replicas,
+                      32 if batch_size is None else batch_size)
     elif isinstance(x, np.ndarray | tf.Tensor) and y is not None:
         _check_arrays(np.asarray(x), np.asarray(y), fmt, num_classes, num_replicas,
                       32 if batch_size is None else batch_size)
 
 
-def _check_dataset(dataset, fmt, num_classes, num_replicas):
+def _check_precomputed_shapes(shapes: dict, num_classes: int, latent_dim: int | None):
+    expected = {"latents": latent_dim, "teacher_logits": num_classes}
+    for key, width in expected.items():
+        if key not in shapes:
+            continue
+        shape = tuple(shapes[key])
+        if len(shape) != 2 or (width is not None and shape[1] not in (None, width)):
+            raise ValueError(
+                f"`x['{key}']` must have shape (batch, {width}) (the "
+                f"{'generator' if key == 'latents' else 'labeler'}'s "
+                f"{'latent_dim' if key == 'latents' else 'num_classes'}). "
+                f"Received: shape={shape}")
+
+
+def _check_dataset(dataset, fmt, num_classes, num_replicas, latent_dim=None):
     if int(dataset.cardinality()) == 0:
         raise ValueError("The training dataset is empty: it must yield at least one batch. "
                          "Received: a dataset with cardinality 0")
@@ -112,6 +161,11 @@ def _check_dataset(dataset, fmt, num_classes, num_replicas):
             f"tuples. Received: element_spec={spec}"
         )
     x_spec, y_spec = spec[0], spec[1]
+    if isinstance(x_spec, dict):
+        _check_precomputed_keys(x_spec.keys())
+        _check_precomputed_shapes({k: v.shape for k, v in x_spec.items()}, num_classes,
+                                  latent_dim)
+        x_spec = x_spec["images"]
     _check_image_dtype(x_spec.dtype, fmt)
     _check_label_dtype(y_spec.dtype)
     _check_image_shape(tuple(x_spec.shape), fmt)

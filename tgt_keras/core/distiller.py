@@ -15,7 +15,7 @@ from tgt_keras.core.exploration import (
     explore,
     finite_rows,
 )
-from tgt_keras.core.losses import tgt_loss
+from tgt_keras.core.losses import kl_divergence, tgt_loss
 from tgt_keras.teachers.generator import Generator, as_generator
 from tgt_keras.teachers.image_format import ImageFormat, as_image_format, convert_images
 from tgt_keras.teachers.labeler import Labeler, as_labeler
@@ -32,6 +32,14 @@ METRIC_NAMES = (
     "rejected_steps",
     "dropped_synthetic",
 )
+
+#: Scale of the exploration objective for a float16 student (see `_exploration_loss_scale`):
+#: each example's backward signal is at most this / temperature, far below float16's maximum.
+EXPLORATION_LOSS_SCALE = 2.0**10
+
+
+def _zero_where_invalid(values, valid):
+    return tf.where(valid, values, tf.zeros_like(values))
 
 
 def _check_number(name, value, minimum=None, exclusive=False, integer=False):
@@ -195,7 +203,7 @@ class TGTDistiller(keras.Model):
     # --- Keras API -------------------------------------------------------------------------
 
     def call(self, inputs, training=None):
-        return self.student(inputs, training=training)
+        return self.student(checks.split_inputs(inputs)[0], training=training)
 
     def fit(self, x=None, y=None, batch_size=None, *args, **kwargs):
         """`keras.Model.fit`, after `checks.check_fit_data` looked at `x` and `y`."""
@@ -227,7 +235,8 @@ class TGTDistiller(keras.Model):
 
     def _check_data(self, x, y, batch_size):
         checks.check_fit_data(x, y, self.input_format, self.labeler.num_classes,
-                              self.distribute_strategy.num_replicas_in_sync, batch_size)
+                              self.distribute_strategy.num_replicas_in_sync, batch_size,
+                              self.generator.latent_dim)
 
     @property
     def metrics(self):
@@ -238,27 +247,21 @@ class TGTDistiller(keras.Model):
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, latents, teacher_real = checks.split_inputs(x)
         x, y = checks.check_batch(x, y, self.input_format, self.labeler.num_classes)
-        teacher_real = teacher_real_weight = None
-        if self.real_distillation_weight > 0:
-            teacher_real = tf.stop_gradient(
-                self.labeler.logits(convert_images(x, self.input_format, self.labeler.input_format))
-            )
-            # A real example whose teacher logits are not finite gets no distillation term.
-            finite = finite_rows(teacher_real)
-            teacher_real = tf.where(finite[:, None], teacher_real, tf.zeros_like(teacher_real))
-            teacher_real_weight = tf.cast(finite, tf.float32)
-        explored = self.explore_batch(x)
+        teacher_real, teacher_real_weight = self._teacher_on_real(x, teacher_real)
+        explored = self.explore_batch(x, latents=latents, measure_after=False)
         synthetic = convert_images(explored.images, self.generator.output_format,
                                    self.input_format)
 
         num_real = tf.shape(x)[0]
+        valid = tf.cast(explored.valid, tf.float32)
         with tf.GradientTape() as tape:
             logits = self.student(tf.concat([x, synthetic], axis=0), training=True)
             student_real, student_synthetic = logits[:num_real], logits[num_real:]
             losses = self._loss_terms(y, student_real, sample_weight, teacher_real,
-                                      student_synthetic, explored.teacher_logits,
-                                      tf.cast(explored.valid, tf.float32), teacher_real_weight)
+                                      student_synthetic, explored.teacher_logits, valid,
+                                      teacher_real_weight)
             total = losses["total"]
             if self.student.losses:
                 total = total + tf.add_n(self.student.losses)
@@ -267,11 +270,20 @@ class TGTDistiller(keras.Model):
             # global-batch mean (hand-written losses are not scaled by Keras).
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled_total = total / replicas if replicas > 1 else total
+            # Mixed precision: a `LossScaleOptimizer` (mixed_float16) scales the loss here
+            # and unscales the gradients in `apply`; other optimizers return it unchanged.
+            scaled_total = self.optimizer.scale_loss(scaled_total)
         variables = self.student.trainable_variables
         gradients = tape.gradient(scaled_total, variables)
         self.optimizer.apply(gradients, variables)
 
-        valid = tf.cast(explored.valid, tf.float32)
+        # The disagreement at the explored point, measured on the training forward pass above
+        # (before the update) instead of one more student pass. It equals an inference-mode
+        # pass unless the student has dropout or batch normalization.
+        after = _zero_where_invalid(
+            kl_divergence(explored.teacher_logits, tf.stop_gradient(student_synthetic),
+                          self.temperature), explored.valid)
+        before = after if explored.disagreement_before is None else explored.disagreement_before
         agreement = tf.cast(
             tf.equal(tf.argmax(student_synthetic, -1), tf.argmax(explored.teacher_logits, -1)),
             tf.float32,
@@ -288,14 +300,15 @@ class TGTDistiller(keras.Model):
         self._update(
             sample_weight=valid,
             synthetic_agreement=agreement,
-            disagreement_before=explored.disagreement_before,
-            disagreement_after=explored.disagreement_after,
+            disagreement_before=before,
+            disagreement_after=after,
         )
         return self._results(self._compiled_metric_results(y, student_real, sample_weight))
 
     def test_step(self, data):
         """Evaluates the student on real data: `loss` is `real_loss_weight * real_loss`."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, _, _ = checks.split_inputs(x)
         x, y = checks.check_batch(x, y, self.input_format, self.labeler.num_classes)
         logits = self.student(x, training=False)
         losses = self._loss_terms(y, logits, sample_weight)
@@ -303,9 +316,46 @@ class TGTDistiller(keras.Model):
         results = self._compiled_metric_results(y, logits, sample_weight)
         return self._results(results, names=("loss", "real_loss"))
 
+    def precompute(self, x, batch_size: int = 256) -> dict[str, np.ndarray]:
+        """Encodes real images and labels them with the teacher once, for every epoch to reuse.
+
+        The teachers are frozen, so a training image's latent `Enc(x)` and teacher logits
+        never change; `train_step` otherwise computes both again at every visit. Pass the
+        result as `x` (arrays, or `tf.data.Dataset.from_tensor_slices((cached, y))`): a step
+        then skips the encoder and the labeler's pass on real data. The noise, the exploration
+        and the synthetic batch are unchanged. An encoder that samples (BigBiGAN's
+        `z_sample`) is sampled once here instead of at every visit.
+
+        Args:
+            x: real images in `input_format`, `[N, H, W, C]` (NumPy or a tensor).
+            batch_size: images per teacher call.
+
+        Returns:
+            `{"images": x, "latents": [N, latent_dim], "teacher_logits": [N, num_classes]}`,
+            float32 NumPy arrays.
+
+        Example:
+        >>> cached = distiller.precompute(x_train)  # doctest: +SKIP
+        >>> distiller.fit(cached, y_train, batch_size=64, epochs=10)  # doctest: +SKIP
+        """
+        images = np.asarray(x, dtype=np.float32)
+        checks.check_fit_data(images, np.zeros(len(images), np.int32), self.input_format,
+                              self.labeler.num_classes, 1)
+        if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive integer. "
+                             f"Received: batch_size={batch_size!r}")
+        latents, logits = [], []
+        for start in range(0, len(images), batch_size):
+            chunk = tf.constant(images[start:start + batch_size])
+            latents.append(self._encode(chunk).numpy())
+            logits.append(self._teacher_on_real(chunk, None, force=True)[0].numpy())
+        return {"images": images, "latents": np.concatenate(latents),
+                "teacher_logits": np.concatenate(logits)}
+
     # --- the steps' pieces -----------------------------------------------------------------
 
-    def explore_batch(self, x, seed: int | None = None) -> ExplorationResult:
+    def explore_batch(self, x, seed: int | None = None, latents=None,
+                      measure_after: bool = True) -> ExplorationResult:
         """Encodes a real batch (in `input_format`) and explores around it.
 
         Used by `train_step`; public so callbacks and plots can show the explored samples.
@@ -316,10 +366,11 @@ class TGTDistiller(keras.Model):
             seed: `None` draws the noise of the current training step (see `seed` in the
                 class docstring); an int draws fixed noise from that seed instead. Neither
                 changes any state, so looking at samples does not change training.
+            latents: `Enc(x)` if already known (`precompute`); None encodes `x`.
+            measure_after: see `tgt_keras.core.exploration.explore`.
         """
-        latents = self.generator.encode(
-            convert_images(x, self.input_format, self.generator.input_format)
-        )
+        if latents is None:
+            latents = self._encode(x)
         latents = tf.stop_gradient(tf.cast(latents, tf.float32))
         if self.synthetic_per_real > 1:
             latents = tf.repeat(latents, self.synthetic_per_real, axis=0)
@@ -341,7 +392,33 @@ class TGTDistiller(keras.Model):
             num_steps=self.num_steps,
             temperature=self.temperature,
             normalize_gradient=self.normalize_gradient,
+            measure_after=measure_after,
+            loss_scale=self._exploration_loss_scale(),
         )
+
+    def _encode(self, x):
+        return self.generator.encode(
+            convert_images(x, self.input_format, self.generator.input_format))
+
+    def _teacher_on_real(self, x, teacher_real=None, force: bool = False):
+        """Teacher logits on the real batch (given, or computed when the real distillation
+        term is on) and the per-example weight that drops non-finite ones; `(None, None)` when
+        the term is off."""
+        if self.real_distillation_weight <= 0 and not force:
+            return None, None
+        if teacher_real is None:
+            teacher_real = self.labeler.logits(
+                convert_images(x, self.input_format, self.labeler.input_format))
+        teacher_real = tf.stop_gradient(tf.cast(teacher_real, tf.float32))
+        # A real example whose teacher logits are not finite gets no distillation term.
+        finite = finite_rows(teacher_real)
+        teacher_real = tf.where(finite[:, None], teacher_real, tf.zeros_like(teacher_real))
+        return teacher_real, tf.cast(finite, tf.float32)
+
+    def _exploration_loss_scale(self) -> float:
+        """A float16 student's backward pass in exploration would underflow: scale it (the
+        gradient is unscaled in float32 before the step). bfloat16 has float32's range."""
+        return EXPLORATION_LOSS_SCALE if self.student.compute_dtype == "float16" else 1.0
 
     def _decode_in_range(self, latents):
         """Decodes, clipped to the generator's declared value range: however far exploration

@@ -42,8 +42,10 @@ class ExplorationResult:
     latents: tf.Tensor
     images: tf.Tensor  # decoded, in the generator's output format
     teacher_logits: tf.Tensor  # labeler logits on `images`, no gradient
-    disagreement_before: tf.Tensor  # per-example D at the perturbed start point
-    disagreement_after: tf.Tensor  # per-example D at the explored point
+    disagreement_before: tf.Tensor | None  # per-example D at the perturbed start point
+    # (None in "random" mode without `measure_after`: it is then `disagreement_after`)
+    disagreement_after: tf.Tensor | None  # per-example D at the explored point (see
+    # `measure_after`)
     rejected_steps: tf.Tensor  # scalar count of non-finite steps rejected
     valid: tf.Tensor  # per-example bool: False for examples dropped as non-finite
 
@@ -73,6 +75,8 @@ def explore(
     num_steps: int = 3,
     temperature: float = 1.0,
     normalize_gradient: bool = True,
+    measure_after: bool = True,
+    loss_scale: float = 1.0,
 ) -> ExplorationResult:
     """Perturbs `latents` with noise, then (mode "gradient") ascends the disagreement.
 
@@ -88,6 +92,12 @@ def explore(
         num_steps: number of ascent steps (K); 0 makes "gradient" equal "random".
         temperature: softmax temperature of the disagreement.
         normalize_gradient: L2-normalise each example's gradient before the step.
+        measure_after: compute `disagreement_after` with one more student forward pass. The
+            distiller passes False and measures it on the student's training forward pass
+            instead, which it runs anyway (`disagreement_after` is then None here).
+        loss_scale: the objective is multiplied by this before differentiation and the
+            gradient divided by it after, so that a float16 student's backward pass does not
+            underflow (mixed precision); 1 for float32 and bfloat16.
 
     Returns:
         An `ExplorationResult`.
@@ -105,7 +115,11 @@ def explore(
             )
             # Summing keeps each example's gradient its own: examples do not interact.
             objective = tf.reduce_sum(disagreement)
-        gradient = tape.gradient(objective, z)
+            if loss_scale != 1.0:
+                objective = objective * loss_scale
+        gradient = tf.cast(tape.gradient(objective, z), tf.float32)
+        if loss_scale != 1.0:
+            gradient = gradient / loss_scale
         if before is None:
             before = disagreement
         if normalize_gradient:
@@ -120,15 +134,20 @@ def explore(
     valid = finite_rows(z) & finite_rows(images) & finite_rows(labels)
     images = _zero_invalid(images, valid)
     labels = _zero_invalid(labels, valid)
-    after = kl_divergence(labels, tf.stop_gradient(student_logits(images)), temperature)
-    # Zeroed like `after` for dropped examples, also in "random" mode (where it is `after`).
-    before = _zero_invalid(after if before is None else tf.stop_gradient(before), valid)
+    after = None
+    if measure_after:
+        after = _zero_invalid(
+            kl_divergence(labels, tf.stop_gradient(student_logits(images)), temperature), valid)
+    if before is None:  # "random" mode: the start point is the explored point.
+        before = after
+    else:  # zeroed like `after` for dropped examples
+        before = _zero_invalid(tf.stop_gradient(before), valid)
     return ExplorationResult(
         latents=z,
         images=images,
         teacher_logits=labels,
         disagreement_before=before,
-        disagreement_after=_zero_invalid(after, valid),
+        disagreement_after=after,
         rejected_steps=rejected,
         valid=valid,
     )
