@@ -93,6 +93,9 @@ class ExperimentData:
     test: tf.data.Dataset  # one pass, batched (image, label)
     train_counts: np.ndarray
     input_format: ImageFormat  # format of the images in `train` / `test`
+    # In-memory training data `(x, y, batch)` (offline datasets, smoke runs): `run_experiment`
+    # rebuilds `train` from `TGTDistiller.precompute(x)` so no step encodes or labels real data.
+    arrays: tuple | None = None
 
 
 def _channels(config: ExperimentConfig) -> int:
@@ -108,7 +111,7 @@ def _data_size(config: ExperimentConfig) -> int:
 
 def _from_arrays(x, y, config: ExperimentConfig, batch: int) -> tf.data.Dataset:
     """Endless batches of `(x, y)`; pass `k` over the examples is a permutation seeded by
-    `(config.seed, k)`.
+    `(config.seed, k)`. `x` is images or a dict of arrays (`TGTDistiller.precompute`).
 
     Stateless on purpose: batch `i` is a pure function of `(seed, i)`, whichever iterator and
     strategy read it, so a resumed run's `skip` lands on the batches the uninterrupted run
@@ -116,8 +119,8 @@ def _from_arrays(x, y, config: ExperimentConfig, batch: int) -> tf.data.Dataset:
     generator that all iterators of the dataset share; under `MirroredStrategy` a resumed run
     then saw other batches.)
     """
-    n, seed = len(x), config.seed
-    x, y = tf.constant(x), tf.constant(y)
+    n, seed = len(y), config.seed
+    x, y = tf.nest.map_structure(tf.constant, x), tf.constant(y)
 
     def one_pass(k):
         key = tf.stack([tf.constant(seed, tf.int64), k])
@@ -126,7 +129,8 @@ def _from_arrays(x, y, config: ExperimentConfig, batch: int) -> tf.data.Dataset:
 
     indices = tf.data.Dataset.counter().flat_map(one_pass)
     train = indices.batch(batch, drop_remainder=True).map(
-        lambda i: (tf.gather(x, i), tf.gather(y, i)), num_parallel_calls=tf.data.AUTOTUNE)
+        lambda i: (tf.nest.map_structure(lambda a: tf.gather(a, i), x), tf.gather(y, i)),
+        num_parallel_calls=tf.data.AUTOTUNE)
     return train.prefetch(tf.data.AUTOTUNE)
 
 
@@ -152,7 +156,8 @@ def build_data(config: ExperimentConfig, smoke: bool = False, replicas: int = 1
         y = np.arange(n) % config.num_classes
         test = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
         return ExperimentData(_from_arrays(x, y, config, batch), SMOKE_STEPS, test,
-                              np.bincount(y, minlength=config.num_classes), input_format)
+                              np.bincount(y, minlength=config.num_classes), input_format,
+                              (x, y, batch))
     if config.dataset in ("fashion_mnist_lt", "mnist_lt"):
         if config.dataset == "fashion_mnist_lt":
             from tgt_keras.data.fashion_mnist import load_fashion_mnist
@@ -171,7 +176,7 @@ def build_data(config: ExperimentConfig, smoke: bool = False, replicas: int = 1
         test = tf.data.Dataset.from_tensor_slices((x_test, y_te)).batch(256)
         steps = config.steps_per_epoch or math.ceil(len(x) / config.batch_size)
         return ExperimentData(_from_arrays(x, y, config, config.batch_size), steps, test,
-                              counts, input_format)
+                              counts, input_format, (x, y, config.batch_size))
 
     from tgt_keras.data.tfds_long_tail import load_tfds_long_tail
 
@@ -387,6 +392,11 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
         )
         distiller.compile(optimizer=build_optimizer(config, data.steps_per_epoch),
                           metrics=["accuracy"], jit_compile=jit_compile_for(strategy))
+    if data.arrays is not None:
+        # The teachers are frozen: encode and label the real images once, not at every step.
+        x, y, batch = data.arrays
+        data = dataclasses.replace(
+            data, train=_from_arrays(distiller.precompute(x), y, config, batch))
     # A fresh iterator replays the seeded stream from its first batch: skip what the finished
     # epochs consumed (Keras keeps one iterator across the epochs of a `fit`).
     train = data.train.skip(initial_epoch * data.steps_per_epoch) if initial_epoch else data.train
