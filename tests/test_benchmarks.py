@@ -1,0 +1,148 @@
+"""The scripts in `benchmarks/` on tiny teachers and data (seconds, not the real benchmark)."""
+
+import importlib.util
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_classifier, make_decoder, make_encoder
+
+from tgt_keras import KerasGenerator, KerasLabeler
+from tgt_keras.apps.long_tail_demo import DemoConfig
+from tgt_keras.data.long_tail import long_tail_counts
+from tgt_keras.offline.teachers import OfflineTeachers
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def load_benchmark(name: str):
+    """Imports `benchmarks/<name>.py` (a script folder, not a package)."""
+    module_name = f"benchmarks_{name}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # dataclasses look their module up here
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
+
+
+# --- equal_compute.py -----------------------------------------------------------------------
+
+DEMO_SHAPE = (28, 28, 1)  # the demo's student and trainers are built for 28x28x1 images
+
+
+def tiny_demo_teachers(tmp_path) -> OfflineTeachers:
+    """Untrained 10-class teachers on 28x28x1 images (the demo's format)."""
+    labeler = KerasLabeler(make_classifier(DEMO_SHAPE, 10, hidden=8, name="teacher"),
+                           value_range=(0.0, 1.0))
+    generator = KerasGenerator(make_encoder(4, DEMO_SHAPE), make_decoder(4, DEMO_SHAPE),
+                               value_range=(-1.0, 1.0))
+    return OfflineTeachers(labeler, generator, tmp_path, {"stub": True})
+
+
+def tiny_long_tail_data(equal_compute):
+    """About 50 long-tail training images and 40 test images, 10 classes."""
+    rng = np.random.default_rng(0)
+    counts = long_tail_counts(10, 10, 5)
+    y_train = np.repeat(np.arange(10), counts).astype("int64")
+    y_test = np.repeat(np.arange(10), 4).astype("int64")
+    x_train = rng.uniform(0, 1, (len(y_train), *DEMO_SHAPE)).astype("float32")
+    x_test = rng.uniform(0, 1, (len(y_test), *DEMO_SHAPE)).astype("float32")
+    return equal_compute.LongTailData(x_train, y_train, x_test, y_test, counts)
+
+
+def test_equal_compute_smoke_budgets_points_table_and_plot(tmp_path):
+    # One TGT method keeps this under 20 s (each trainer's first step traces for seconds);
+    # the rows of both methods are checked by hand below.
+    equal_compute = load_benchmark("equal_compute")
+    out = tmp_path / "equal_compute.json"
+    config = equal_compute.BenchmarkConfig(
+        steps=6, rounds=2, block_steps=3, evaluations=2, methods=("TGT-gradient",),
+        out=str(out), demo=DemoConfig(batch_size=8, student_width=2, num_steps=1))
+    lines = []
+    results = equal_compute.run(config, teachers=tiny_demo_teachers(tmp_path),
+                                data=tiny_long_tail_data(equal_compute), log=lines.append)
+
+    saved = json.loads(out.read_text())
+    blocks = saved["step_costs"]["block_seconds"]
+    assert set(blocks) == {"KD", "TGT-gradient"}
+    assert all(len(v) == 2 and min(v) > 0 for v in blocks.values())
+    ratio = statistics.median(blocks["TGT-gradient"]) / statistics.median(blocks["KD"])
+    budget = max(1, round(6 * ratio))
+    assert saved["kd_budgets"] == {"TGT-gradient": budget}
+    rows = {r["method"]: r for r in saved["rows"]}
+    assert rows["KD (compute of TGT-gradient)"]["steps"] == budget
+    assert rows["KD (demo's steps)"]["steps"] == 6 and rows["TGT-gradient"]["steps"] == 6
+    assert rows["TGT-gradient"]["step_cost"] == pytest.approx(ratio)
+    assert saved["runs"]["KD"]["steps"] == max(6, budget)
+
+    for run in saved["runs"].values():
+        steps = [p["step"] for p in run["points"]]
+        seconds = [p["seconds"] for p in run["points"]]
+        assert steps == sorted(set(steps)) and steps[-1] == run["steps"]
+        assert all(b > a for a, b in zip(seconds, seconds[1:], strict=False))
+        assert all(0.0 <= p["balanced"] <= 1.0 for p in run["points"])
+
+    assert table_methods(results["table"]) == [
+        "KD (demo's steps)", "KD (compute of TGT-gradient)", "TGT-gradient"]
+    assert any(f"| TGT-gradient | 6 | {ratio:.2f} |" in line for line in lines)
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert any((tmp_path / "tensorboard" / "equal_compute").iterdir())
+    assert saved["machine"]["cpu_count"] >= 1 and "TF_ENABLE_ONEDNN_OPTS" in saved["machine"]
+    assert saved["config"]["steps"] == 6 and saved["teachers"] == {"stub": True}
+
+
+def table_methods(table: str) -> list[str]:
+    return [line.split(" | ")[0].lstrip("| ") for line in table.splitlines()[2:]]
+
+
+def test_equal_compute_table_rows_for_both_tgt_methods():
+    equal_compute = load_benchmark("equal_compute")
+
+    def points(*steps):
+        return [{"step": s, "seconds": s / 10, "balanced": s / 100, "many": 0.0, "medium": 0.0,
+                 "few": 0.0} for s in steps]
+
+    runs = {"KD": {"steps": 25, "points": points(10, 15, 25)},
+            "TGT-random": {"steps": 10, "points": points(5, 10)},
+            "TGT-gradient": {"steps": 10, "points": points(5, 10)}}
+    ratios = {"TGT-random": 1.5, "TGT-gradient": 2.5}
+    budgets = equal_compute.kd_budgets(10, ratios)
+    assert budgets == {"TGT-random": 15, "TGT-gradient": 25}
+    rows = equal_compute.table_rows(runs, 10, budgets, ratios)
+    table = equal_compute.format_table(rows)
+    assert table_methods(table) == [
+        "KD (demo's steps)", "KD (compute of TGT-random)", "TGT-random",
+        "KD (compute of TGT-gradient)", "TGT-gradient"]
+    assert table.splitlines()[3] == (
+        "| KD (compute of TGT-random) | 15 | 1.00 | 15 | 1.5 | 0.150 | 0.000 | 0.000 | 0.000 |")
+    assert table.splitlines()[6].startswith("| TGT-gradient | 10 | 2.50 | 25 | 1.0 | 0.100 |")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--steps", "0"], "`steps` must be >= 1. Received: steps=0"),
+    (["--block-steps", "1"], "`block_steps` must be >= 2. Received: block_steps=1"),
+    (["--rounds", "-3"], "`rounds` must be >= 1. Received: rounds=-3"),
+    (["--methods", "KD"], "`methods` must be distinct names from ('TGT-random', 'TGT-gradient')"),
+])
+def test_equal_compute_cli_rejects_bad_arguments(argv, message, capsys):
+    equal_compute = load_benchmark("equal_compute")
+    with pytest.raises(SystemExit) as exit_info:
+        equal_compute.parse_args(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_equal_compute_config_validation_and_smoke_settings():
+    equal_compute = load_benchmark("equal_compute")
+    with pytest.raises(ValueError, match=r"`steps` must be >= 1\. Received: steps=0"):
+        equal_compute.BenchmarkConfig(steps=0)
+    with pytest.raises(ValueError, match=r"`steps` must be an integer\. Received: steps=2\.5"):
+        equal_compute.BenchmarkConfig(steps=2.5)
+    smoke = equal_compute.parse_args(["--smoke", "--steps", "8"])
+    assert smoke.steps == 8 and smoke.rounds == equal_compute.SMOKE["rounds"]
+    assert smoke.demo_config().steps == 8 and smoke.demo_config().epochs == 1
+    assert equal_compute.evaluation_steps(10, 3, extra=[4, 99]) == [3, 4, 7, 10]
