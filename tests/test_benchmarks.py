@@ -146,3 +146,54 @@ def test_equal_compute_config_validation_and_smoke_settings():
     assert smoke.steps == 8 and smoke.rounds == equal_compute.SMOKE["rounds"]
     assert smoke.demo_config().steps == 8 and smoke.demo_config().epochs == 1
     assert equal_compute.evaluation_steps(10, 3, extra=[4, 99]) == [3, 4, 7, 10]
+
+
+# --- step_throughput.py ---------------------------------------------------------------------
+
+
+def test_forward_flops_counts_matmuls_and_convolutions_by_hand():
+    import keras
+    import tensorflow as tf
+
+    step = load_benchmark("step_throughput")
+    dense = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, use_bias=False)])
+    assert step.forward_flops(dense, tf.TensorSpec([1, 4])) == 2 * 4 * 3
+    conv = keras.Sequential([keras.Input((6, 6, 2)),
+                             keras.layers.Conv2D(5, 3, padding="same", use_bias=False)])
+    assert step.forward_flops(conv, tf.TensorSpec([1, 6, 6, 2])) == 2 * 3 * 3 * 2 * 5 * 6 * 6
+
+
+def test_step_flops_follow_the_documented_counts():
+    step = load_benchmark("step_throughput")
+    f = {"student": 10, "labeler": 100, "encoder": 7, "decoder": 30}
+    assert step.step_flops("KD", f, batch=2) == 2 * (100 + 3 * 10)
+    assert step.step_flops("exploration pass", f, batch=2) == 2 * 2 * (30 + 100 + 10)
+    synthetic = 30 + 100 + 2 * 3 * 10  # final decode + label, student on 2 batches
+    assert step.step_flops("TGT-random", f, batch=2) == 2 * synthetic
+    assert step.step_flops("TGT-random (no cache)", f, batch=2) == 2 * (synthetic + 7 + 100)
+    assert step.step_flops("TGT-gradient K=4", f, batch=2) == 2 * (4 * 2 * 140 + synthetic)
+
+
+def test_targets_are_the_measured_ratios():
+    step = load_benchmark("step_throughput")
+    ms = {"KD": 10.0, "TGT-random (no cache)": 25.0, "TGT-random": 16.0,
+          "TGT-gradient K=1": 30.0, "TGT-gradient K=2": 40.0, "TGT-gradient K=4": 60.0,
+          "exploration pass": 8.0}
+    rows = [{"variant": v, "jit": jit, "step_ms": t / (2 if jit else 1),
+             "examples_per_second": 64e3 / (t / (2 if jit else 1)), "fraction_of_matmul": 0.7}
+            for v, t in ms.items() for jit in (False, True)]
+    results = {"configs": {"demo": {"rows": rows}}}
+    targets = {t["target"]: t for t in step.targets(results, [False, True])}
+    assert targets["TGT-random examples/s >= 0.5x KD's"]["value"] == pytest.approx(10 / 16)
+    # (60 - 30) / 3 = 10 ms per ascent step against an 8 ms exploration pass.
+    ascent = targets["one ascent step <= 1.2x an exploration pass"]
+    assert ascent["value"] == pytest.approx(1.25) and not ascent["met"]
+    assert targets["XLA >= 1.3x faster (KD)"]["value"] == pytest.approx(2.0)
+    assert targets["TGT-gradient K=4 >= 60% of matmul FLOP/s"]["met"]
+
+
+def test_step_throughput_rejects_bad_arguments(capsys):
+    step = load_benchmark("step_throughput")
+    with pytest.raises(SystemExit):
+        step.parse_args(["--rounds", "0"])
+    assert "`--rounds` must be >= 1. Received: 0" in capsys.readouterr().err

@@ -62,6 +62,8 @@ def test_missing_field_is_named():
         ("labeler", "gpt", ValueError, r"`labeler` must be a preset name"),
         ("generator", "savedmodel:", ValueError, r"`generator` must be a preset name"),
         ("long_tail_max_count", None, ValueError, r"set together or not at all"),
+        ("precision", "float16", ValueError,
+         r"`precision` must be one of \('float32', 'mixed_bfloat16', 'mixed_float16'\)"),
     ],
 )
 def test_bad_values_are_clear_errors(field, value, error, match):

@@ -39,6 +39,30 @@ def test_smoke_run_writes_the_run_directory(path, tmp_path):
     assert grids == ["samples_step000001.png", "samples_step000002.png"]
 
 
+@pytest.mark.parametrize("precision, optimizer", [("mixed_bfloat16", "SGD"),
+                                                  ("mixed_float16", "LossScaleOptimizer")])
+def test_mixed_precision_smoke_run(precision, optimizer, tmp_path, monkeypatch):
+    from tgt_keras.experiments import train
+
+    compiled = []
+    original = train.TGTDistiller.compile
+
+    def recording_compile(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        compiled.append((self.student.compute_dtype, type(self.optimizer).__name__))
+
+    monkeypatch.setattr(train.TGTDistiller, "compile", recording_compile)
+    out = tmp_path / "run"
+    assert cli.main(["train", "--hparams", str(HPARAMS[0]), "--smoke", "--output-dir", str(out),
+                     "--set", f"precision={precision}", "--set", "optimizer=sgd",
+                     "--set", "num_steps=1"]) == 0
+    assert compiled == [(precision.removeprefix("mixed_"), optimizer)]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["precision"] == precision
+    assert np.isfinite(metrics["history"]["loss"]).all()
+    assert keras.config.dtype_policy().name == "float32"  # restored for what runs next
+
+
 def test_cosine_schedule_warms_up_linearly_then_decays():
     config = load_hparams(HPARAMS[0]).replace(
         schedule="cosine", warmup_epochs=1, num_epochs=3, peak_learning_rate=0.4,

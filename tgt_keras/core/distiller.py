@@ -67,6 +67,16 @@ class TGTDistiller(keras.Model):
     labeler label the decoded images; update the student once on real + synthetic examples
     (`tgt_keras.core.losses.tgt_loss`). The labeler and the generator are frozen.
 
+    Cost: `disagreement_after` is measured on the student's training forward pass (no extra
+    pass). `precompute(x)` caches the real images' latents and teacher logits (the teachers are
+    frozen), so a step on the cached dict skips the encoder and the labeler's pass on real
+    data. Mixed precision follows Keras's dtype policy: build the student (and the distiller)
+    under `keras.config.set_dtype_policy("mixed_bfloat16")` or `"mixed_float16"`; the weights
+    stay float32, `compile` wraps the optimizer in a `LossScaleOptimizer` for float16 and the
+    step scales its loss, and exploration scales its objective by `EXPLORATION_LOSS_SCALE` for
+    a float16 student so that the latent gradient does not underflow (exploration and the loss
+    math are computed in float32). `benchmarks/step_throughput.py` measures the step.
+
     Numerical safety: decoded images are clipped to the generator's declared value range;
     non-finite exploration steps are rejected and non-finite synthetic examples dropped (see
     `tgt_keras.core.exploration`, metrics `rejected_steps` and `dropped_synthetic`); a real

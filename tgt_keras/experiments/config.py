@@ -26,6 +26,9 @@ OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "constant")
 LONG_TAIL_SHAPES = ("exponential", "pareto")
 STUDENTS = ("small_cnn", "resnet")
+#: Keras dtype policies of the student (`precision`): mixed precision computes in 16 bits and
+#: keeps float32 weights; "mixed_float16" adds loss scaling (see `TGTDistiller`).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 #: Teachers the package trains itself (`tgt_keras.offline`).
 OFFLINE_TEACHERS = ("fashion-mnist-offline", "mnist-offline")
 #: Prefix of a user-supplied local SavedModel teacher: `savedmodel:/path/to/dir`.
@@ -77,6 +80,7 @@ class ExperimentConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0
     steps_per_epoch: int | None = None  # None: one pass over the training set
+    precision: str = "float32"  # the student's dtype policy: one of PRECISIONS
     data_dir: str | None = None  # TFDS data_dir of the paper's datasets
     seed: int = 0
 
@@ -89,6 +93,7 @@ class ExperimentConfig:
         _check_choice("long_tail_shape", self.long_tail_shape, LONG_TAIL_SHAPES)
         _check_choice("exploration", self.exploration, EXPLORATION_MODES)
         _check_choice("student", self.student, STUDENTS)
+        _check_choice("precision", self.precision, PRECISIONS)
         _check_teacher("labeler", self.labeler, tuple(LABELER_PRESETS) + OFFLINE_TEACHERS)
         _check_teacher("generator", self.generator, tuple(GENERATOR_PRESETS) + OFFLINE_TEACHERS)
         for name in ("num_classes",):

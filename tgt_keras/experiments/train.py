@@ -381,17 +381,25 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
             data = dataclasses.replace(data, steps_per_epoch=config.steps_per_epoch)
     with strategy.scope():
         labeler, generator = build_teachers(config, smoke)
-        student = _student(config, data.input_format)
-        distiller = TGTDistiller(
-            student, labeler, generator,
-            exploration=config.exploration, sigma=config.sigma, step_size=config.step_size,
-            num_steps=config.num_steps, real_loss_weight=config.real_loss_weight,
-            real_distillation_weight=config.real_distillation_weight,
-            synthetic_loss_weight=config.synthetic_loss_weight, temperature=config.temperature,
-            input_format=data.input_format, seed=config.seed,
-        )
-        distiller.compile(optimizer=build_optimizer(config, data.steps_per_epoch),
-                          metrics=["accuracy"], jit_compile=jit_compile_for(strategy))
+        # The student and the distiller (whose policy makes `compile` wrap the optimizer in a
+        # LossScaleOptimizer for "mixed_float16") take `config.precision`; teachers stay as
+        # they were built.
+        previous_policy = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(config.precision)
+        try:
+            student = _student(config, data.input_format)
+            distiller = TGTDistiller(
+                student, labeler, generator,
+                exploration=config.exploration, sigma=config.sigma, step_size=config.step_size,
+                num_steps=config.num_steps, real_loss_weight=config.real_loss_weight,
+                real_distillation_weight=config.real_distillation_weight,
+                synthetic_loss_weight=config.synthetic_loss_weight,
+                temperature=config.temperature, input_format=data.input_format, seed=config.seed,
+            )
+            distiller.compile(optimizer=build_optimizer(config, data.steps_per_epoch),
+                              metrics=["accuracy"], jit_compile=jit_compile_for(strategy))
+        finally:
+            keras.config.set_dtype_policy(previous_policy)
     if data.arrays is not None:
         # The teachers are frozen: encode and label the real images once, not at every step.
         x, y, batch = data.arrays
@@ -429,6 +437,7 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
         "smoke": smoke,
         "strategy": strategy_name(strategy),
         "replicas": replicas,
+        "precision": config.precision,
         "steps": int(keras.ops.convert_to_numpy(distiller.optimizer.iterations)),
         "resumed_from_epoch": initial_epoch if resume else None,
         "train_seconds": seconds,  # of this process's `fit` only
