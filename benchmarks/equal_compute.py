@@ -57,10 +57,10 @@ from tgt_keras.apps import plots
 from tgt_keras.apps.long_tail_demo import (
     METHODS,
     DemoConfig,
-    _evaluate,
-    _make_trainer,
-    _train_dataset,
     build_student,
+    evaluate_student,
+    make_trainer,
+    train_dataset,
 )
 from tgt_keras.core.distiller import TGTDistiller
 from tgt_keras.data.fashion_mnist import load_fashion_mnist
@@ -141,7 +141,7 @@ def load_data(demo: DemoConfig) -> LongTailData:
 def build_trainer(method: str, teachers, demo: DemoConfig):
     """A fresh seeded student and its trainer, exactly as `train_student` builds them."""
     keras.utils.set_random_seed(demo.seed)
-    return _make_trainer(method, build_student(demo.student_width), teachers, demo)
+    return make_trainer(method, build_student(demo.student_width), teachers, demo)
 
 
 def training_inputs(trainer, x: np.ndarray):
@@ -169,7 +169,7 @@ class BlockTimer:
     def __init__(self, method: str, teachers, data: LongTailData, demo: DemoConfig):
         self.trainer = build_trainer(method, teachers, demo)
         inputs = training_inputs(self.trainer, data.x_train)
-        self.dataset = _train_dataset(inputs, data.y_train, demo)
+        self.dataset = train_dataset(inputs, data.y_train, demo)
 
     def __call__(self, steps: int) -> float:
         """Seconds of the last `steps - 1` steps of a `steps`-step `fit`."""
@@ -274,12 +274,12 @@ def train_with_evaluations(method: str, total_steps: int, at_steps: Sequence[int
     student = trainer.student
 
     def evaluate(model):
-        return _evaluate(model, data.x_test, data.y_test, data.counts)
+        return evaluate_student(model, data.x_test, data.y_test, data.counts)
 
     start = time.perf_counter()
     inputs = training_inputs(trainer, data.x_train)  # TGT's caching counts as training time
     points = EvaluationPoints(student, at_steps, evaluate, start, method, log)
-    trainer.fit(_train_dataset(inputs, data.y_train, demo), steps_per_epoch=total_steps,
+    trainer.fit(train_dataset(inputs, data.y_train, demo), steps_per_epoch=total_steps,
                 epochs=1, verbose=0, shuffle=False, callbacks=[points])
     return points.points
 
@@ -369,12 +369,15 @@ def plot_curves(runs: dict, ratios: dict[str, float], path: Path) -> bytes:
         budget = runs[method]["steps"] * ratios[method]
         by_compute.axvline(budget, color="0.6", linestyle=":", linewidth=1)
         by_compute.annotate(f"{method} budget", (budget, 0.02), rotation=90, fontsize=7,
-                            color="0.4", ha="right", va="bottom")
+                            color="0.4", ha="right", va="bottom",
+                            xycoords=("data", "axes fraction"))
     by_time.set_xlabel("training wall time (s, evaluation excluded)")
     by_compute.set_xlabel("training compute (KD steps, from the measured step-cost ratio)")
+    values = [p["balanced"] for run in runs.values() for p in run["points"]]
+    low = max(0.0, np.floor(20 * np.nanmin(values)) / 20 - 0.05)  # zoomed: the gaps are points
     for axis in (by_time, by_compute):
         axis.set_ylabel("balanced test accuracy")
-        axis.set_ylim(0, 1)
+        axis.set_ylim(low, min(1.0, np.nanmax(values) + 0.05))
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8, loc="upper left")
     figure.suptitle("Long-tail Fashion-MNIST: KD vs TGT at equal training compute", fontsize=10)

@@ -57,6 +57,8 @@ from tgt_keras.experiments.students import resnet, small_cnn
 from tgt_keras.teachers.image_format import ImageFormat, convert_images
 
 CONFIGS = ("demo", "large")
+#: Tiny untrained models on 8x8x1 images: for the test that keeps this script working.
+TEST_CONFIG = "tiny"
 #: name -> (exploration, num_steps, precomputed); KD is handled apart.
 TGT_VARIANTS = {
     "TGT-random (no cache)": ("random", 0, False),
@@ -91,6 +93,15 @@ class Setup:
             self.labeler = KerasLabeler(resnet((32, 32, 3), 10, width=16), value_range=(0, 1))
             self.generator = KerasGenerator(_conv_encoder(), _conv_decoder(), value_range=(-1, 1))
             self.make_student = lambda: resnet((32, 32, 3), 10, width=8)
+        elif name == TEST_CONFIG:
+            self.input_format = ImageFormat(8, 8, 1, (0.0, 1.0))
+            self.labeler = KerasLabeler(small_cnn((8, 8, 1), 10, width=4), value_range=(0, 1))
+            self.generator = KerasGenerator(
+                keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                                  keras.layers.Dense(4)]),
+                keras.Sequential([keras.Input((4,)), keras.layers.Dense(64, activation="tanh"),
+                                  keras.layers.Reshape((8, 8, 1))]), value_range=(-1, 1))
+            self.make_student = lambda: small_cnn((8, 8, 1), 10, width=2)
         else:
             raise ValueError(f"`config` must be one of {CONFIGS}. Received: config={name!r}")
         rng = np.random.default_rng(seed)
@@ -477,7 +488,8 @@ def machine() -> dict:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS),
+                        choices=(*CONFIGS, TEST_CONFIG))
     parser.add_argument("--jit", choices=("both", "on", "off"), default="both")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--block-steps", type=int, default=None,
@@ -509,7 +521,7 @@ def main(argv=None) -> dict | None:
     if args.quick:
         args.rounds, args.configs, args.no_memory, args.no_onednn = 3, ["demo"], True, True
     jit_modes = {"both": [False, True], "on": [True], "off": [False]}[args.jit]
-    block_steps = {"demo": 10, "large": 2}
+    block_steps = {"demo": 10, "large": 2, TEST_CONFIG: 2}
     if args.block_steps:
         block_steps = dict.fromkeys(block_steps, args.block_steps)
     start = time.perf_counter()

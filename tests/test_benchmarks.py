@@ -197,3 +197,22 @@ def test_step_throughput_rejects_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         step.parse_args(["--rounds", "0"])
     assert "`--rounds` must be >= 1. Received: 0" in capsys.readouterr().err
+
+
+def test_step_throughput_runs_end_to_end_on_tiny_models(tmp_path):
+    step = load_benchmark("step_throughput")
+    out = tmp_path / "step.json"
+    results = step.main(["--configs", "tiny", "--jit", "off", "--rounds", "2", "--no-memory",
+                         "--no-onednn", "--out", str(out)])
+    assert json.loads(out.read_text())["configs"].keys() == {"tiny"}
+    rows = results["configs"]["tiny"]["rows"]
+    assert [r["variant"] for r in rows] == [*step.VARIANTS, "exploration pass"]
+    for row in rows:
+        assert len(row["block_ms"]) == 2 and row["step_ms"] == pytest.approx(
+            statistics.median(row["block_ms"]))
+        assert row["examples_per_second"] == pytest.approx(step.BATCH_SIZE / row["step_ms"] * 1e3)
+        assert 0 < row["fraction_of_matmul"]
+    assert {t["target"] for t in results["targets"]} >= {
+        "TGT-random examples/s >= 0.5x KD's", "one ascent step <= 1.2x an exploration pass"}
+    table = out.with_suffix(".md").read_text()
+    assert "| TGT-gradient K=4 | off |" in table and "| target |" in table

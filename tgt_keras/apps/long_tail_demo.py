@@ -78,7 +78,7 @@ def build_student(width: int = 16, num_classes: int = 10) -> keras.Model:
     return small_cnn(IMAGE_FORMAT.shape, num_classes, width=width)
 
 
-def _train_dataset(x, y, config: DemoConfig) -> tf.data.Dataset:
+def train_dataset(x, y, config: DemoConfig) -> tf.data.Dataset:
     """Shuffled, repeated batches of `(x, y)`; `x` is images or `TGTDistiller.precompute`'s
     dict."""
     ds = tf.data.Dataset.from_tensor_slices((x, y))
@@ -86,7 +86,8 @@ def _train_dataset(x, y, config: DemoConfig) -> tf.data.Dataset:
     return ds.batch(config.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
-def _evaluate(student, x_test, y_test, train_counts) -> dict:
+def evaluate_student(student, x_test, y_test, train_counts) -> dict:
+    """Balanced, many / medium / few-shot and per-class test accuracy of `student`."""
     logits = student.predict(x_test, batch_size=1000, verbose=0)
     pred = np.argmax(logits, -1)
     per_class = per_class_accuracy(y_test, pred, len(train_counts))
@@ -110,7 +111,8 @@ def _fit_kwargs(config: DemoConfig, logdir: Path | None) -> dict:
     }
 
 
-def _make_trainer(method: str, student, teachers, config: DemoConfig):
+def make_trainer(method: str, student, teachers, config: DemoConfig):
+    """The compiled model that trains `student` with `method` (one of `METHODS`)."""
     optimizer = keras.optimizers.Adam(config.learning_rate)
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     if method == "one-hot":
@@ -161,7 +163,7 @@ def train_student(method: str, x, y, teachers, config: DemoConfig, logdir=None, 
     """
     keras.utils.set_random_seed(config.seed)
     student = build_student(config.student_width)
-    trainer = _make_trainer(method, student, teachers, config)
+    trainer = make_trainer(method, student, teachers, config)
     kwargs = _fit_kwargs(config, logdir)
     if verbose is not None:
         kwargs["verbose"] = verbose
@@ -169,7 +171,7 @@ def train_student(method: str, x, y, teachers, config: DemoConfig, logdir=None, 
     if isinstance(trainer, TGTDistiller):
         # The teachers are frozen: encode and label the real images once, not at every visit.
         x = trainer.precompute(x)
-    trainer.fit(_train_dataset(x, y, config), **kwargs)
+    trainer.fit(train_dataset(x, y, config), **kwargs)
     return trainer, time.perf_counter() - start
 
 
@@ -226,7 +228,7 @@ def run_demo(config: DemoConfig = DemoConfig(), methods=METHODS, teachers=None) 
         trainer, seconds = train_student(method, x_lt, y_lt, teachers, config,
                                          out / "tensorboard" / method)
         student = trainer if method == "one-hot" else trainer.student
-        result = _evaluate(student, x_eval, y_test, counts)
+        result = evaluate_student(student, x_eval, y_test, counts)
         rows.append({"method": method, **result, "seconds": seconds})
         if isinstance(trainer, TGTDistiller):
             distillers[method] = trainer

@@ -342,7 +342,8 @@ class TGTDistiller(keras.Model):
 
         Returns:
             `{"images": x, "latents": [N, latent_dim], "teacher_logits": [N, num_classes]}`,
-            float32 NumPy arrays.
+            float32 NumPy arrays. Non-finite teacher logits are kept as they are: the step
+            gives such an example no real-distillation term, as it does without the cache.
 
         Example:
         >>> cached = distiller.precompute(x_train)  # doctest: +SKIP
@@ -358,7 +359,10 @@ class TGTDistiller(keras.Model):
         for start in range(0, len(images), batch_size):
             chunk = tf.constant(images[start:start + batch_size])
             latents.append(self._encode(chunk).numpy())
-            logits.append(self._teacher_on_real(chunk, None, force=True)[0].numpy())
+            # Raw logits: the step drops non-finite ones from the real distillation term.
+            logits.append(tf.cast(self.labeler.logits(
+                convert_images(chunk, self.input_format, self.labeler.input_format)),
+                tf.float32).numpy())
         return {"images": images, "latents": np.concatenate(latents),
                 "teacher_logits": np.concatenate(logits)}
 
@@ -410,11 +414,11 @@ class TGTDistiller(keras.Model):
         return self.generator.encode(
             convert_images(x, self.input_format, self.generator.input_format))
 
-    def _teacher_on_real(self, x, teacher_real=None, force: bool = False):
+    def _teacher_on_real(self, x, teacher_real=None):
         """Teacher logits on the real batch (given, or computed when the real distillation
         term is on) and the per-example weight that drops non-finite ones; `(None, None)` when
         the term is off."""
-        if self.real_distillation_weight <= 0 and not force:
+        if self.real_distillation_weight <= 0:
             return None, None
         if teacher_real is None:
             teacher_real = self.labeler.logits(
