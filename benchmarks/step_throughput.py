@@ -186,15 +186,7 @@ def matmul_timer(size: int = MATMUL_SIZE):
     b = tf.random.normal([size, size])
     matmul = tf.function(lambda: tf.matmul(a, b))
     matmul().numpy()
-
-    def timer(steps: int) -> float:
-        start = time.perf_counter()
-        for _ in range(steps):
-            out = matmul()
-        out.numpy()
-        return (time.perf_counter() - start) / steps
-
-    return timer, 2.0 * size**3
+    return lambda steps: _seconds_per_call(matmul, steps), 2.0 * size**3
 
 
 def exploration_pass_timer(setup: Setup, jit: bool):
@@ -215,15 +207,17 @@ def exploration_pass_timer(setup: Setup, jit: bool):
         return tape.gradient(objective, z)
 
     step(z).numpy()
+    return lambda steps: _seconds_per_call(lambda: step(z), steps)
 
-    def timer(steps: int) -> float:
-        start = time.perf_counter()
-        for _ in range(steps):
-            out = step(z)
-        out.numpy()
-        return (time.perf_counter() - start) / steps
 
-    return timer
+def _seconds_per_call(fn, calls: int) -> float:
+    """Mean wall seconds of `calls` calls of `fn` (a tensor-returning function), waiting for
+    the last result."""
+    start = time.perf_counter()
+    for _ in range(calls):
+        out = fn()
+    out.numpy()
+    return (time.perf_counter() - start) / calls
 
 
 # --- FLOPs ----------------------------------------------------------------------------------

@@ -181,17 +181,22 @@ def _check_dataset(dataset, fmt, num_classes, num_replicas, latent_dim=None):
         )
 
 
-def _check_arrays(x, y, fmt, num_classes, num_replicas, batch_size):
+def check_images(x: np.ndarray, fmt: ImageFormat) -> None:
+    """Checks a NumPy array of images on its own (no labels): not empty, floating point, of
+    `fmt`'s shape and inside its value range."""
+    _check_not_empty(x)
+    _check_image_dtype(tf.as_dtype(x.dtype), fmt)
+    _check_image_shape(x.shape, fmt)
+    _check_image_values(x, fmt)
+
+
+def _check_not_empty(x):
     if len(x) == 0:
         raise ValueError("`x` is empty: it must hold at least one image. Received: "
                          f"x.shape={x.shape}")
-    _check_image_dtype(tf.as_dtype(x.dtype), fmt)
-    _check_label_dtype(tf.as_dtype(y.dtype))
-    _check_image_shape(x.shape, fmt)
-    _check_label_shape(y.shape, num_classes)
-    if len(y) != len(x):
-        raise ValueError(f"`x` and `y` must have the same length. Received: len(x)={len(x)}, "
-                         f"len(y)={len(y)}")
+
+
+def _check_image_values(x, fmt):
     low, high = _allowed_range(fmt)
     # Written so that NaN fails too (every comparison with NaN is False).
     if not (x.min() >= low and x.max() <= high):
@@ -202,6 +207,18 @@ def _check_arrays(x, y, fmt, num_classes, num_replicas, batch_size):
             f"`x` must have values in the input_format's value_range {fmt.value_range}. "
             f"Received: {received}"
         )
+
+
+def _check_arrays(x, y, fmt, num_classes, num_replicas, batch_size):
+    _check_not_empty(x)
+    _check_image_dtype(tf.as_dtype(x.dtype), fmt)
+    _check_label_dtype(tf.as_dtype(y.dtype))
+    _check_image_shape(x.shape, fmt)
+    _check_label_shape(y.shape, num_classes)
+    if len(y) != len(x):
+        raise ValueError(f"`x` and `y` must have the same length. Received: len(x)={len(x)}, "
+                         f"len(y)={len(y)}")
+    _check_image_values(x, fmt)
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         raise ValueError(
             "`y` must hold finite labels. Received: "

@@ -14,6 +14,7 @@ from tgt_keras.core.exploration import (
     ExplorationResult,
     explore,
     finite_rows,
+    zero_invalid,
 )
 from tgt_keras.core.losses import kl_divergence, tgt_loss
 from tgt_keras.teachers.generator import Generator, as_generator
@@ -36,10 +37,6 @@ METRIC_NAMES = (
 #: Scale of the exploration objective for a float16 student (see `_exploration_loss_scale`):
 #: each example's backward signal is at most this / temperature, far below float16's maximum.
 EXPLORATION_LOSS_SCALE = 2.0**10
-
-
-def _zero_where_invalid(values, valid):
-    return tf.where(valid, values, tf.zeros_like(values))
 
 
 def _check_number(name, value, minimum=None, exclusive=False, integer=False):
@@ -290,7 +287,7 @@ class TGTDistiller(keras.Model):
         # The disagreement at the explored point, measured on the training forward pass above
         # (before the update) instead of one more student pass. It equals an inference-mode
         # pass unless the student has dropout or batch normalization.
-        after = _zero_where_invalid(
+        after = zero_invalid(
             kl_divergence(explored.teacher_logits, tf.stop_gradient(student_synthetic),
                           self.temperature), explored.valid)
         before = after if explored.disagreement_before is None else explored.disagreement_before
@@ -349,9 +346,9 @@ class TGTDistiller(keras.Model):
         >>> cached = distiller.precompute(x_train)  # doctest: +SKIP
         >>> distiller.fit(cached, y_train, batch_size=64, epochs=10)  # doctest: +SKIP
         """
-        images = np.asarray(x, dtype=np.float32)
-        checks.check_fit_data(images, np.zeros(len(images), np.int32), self.input_format,
-                              self.labeler.num_classes, 1)
+        images = np.asarray(x)
+        checks.check_images(images, self.input_format)
+        images = images.astype(np.float32)
         if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer. "
                              f"Received: batch_size={batch_size!r}")
@@ -360,9 +357,7 @@ class TGTDistiller(keras.Model):
             chunk = tf.constant(images[start:start + batch_size])
             latents.append(self._encode(chunk).numpy())
             # Raw logits: the step drops non-finite ones from the real distillation term.
-            logits.append(tf.cast(self.labeler.logits(
-                convert_images(chunk, self.input_format, self.labeler.input_format)),
-                tf.float32).numpy())
+            logits.append(tf.cast(self._label_real(chunk), tf.float32).numpy())
         return {"images": images, "latents": np.concatenate(latents),
                 "teacher_logits": np.concatenate(logits)}
 
@@ -411,8 +406,14 @@ class TGTDistiller(keras.Model):
         )
 
     def _encode(self, x):
+        """`Enc(x)` of real images in `input_format`."""
         return self.generator.encode(
             convert_images(x, self.input_format, self.generator.input_format))
+
+    def _label_real(self, x):
+        """The labeler's logits on real images in `input_format`."""
+        return self.labeler.logits(
+            convert_images(x, self.input_format, self.labeler.input_format))
 
     def _teacher_on_real(self, x, teacher_real=None):
         """Teacher logits on the real batch (given, or computed when the real distillation
@@ -421,8 +422,7 @@ class TGTDistiller(keras.Model):
         if self.real_distillation_weight <= 0:
             return None, None
         if teacher_real is None:
-            teacher_real = self.labeler.logits(
-                convert_images(x, self.input_format, self.labeler.input_format))
+            teacher_real = self._label_real(x)
         teacher_real = tf.stop_gradient(tf.cast(teacher_real, tf.float32))
         # A real example whose teacher logits are not finite gets no distillation term.
         finite = finite_rows(teacher_real)

@@ -132,16 +132,16 @@ def explore(
     images = tf.stop_gradient(decode(z))
     labels = tf.stop_gradient(teacher_logits(images))
     valid = finite_rows(z) & finite_rows(images) & finite_rows(labels)
-    images = _zero_invalid(images, valid)
-    labels = _zero_invalid(labels, valid)
+    images = zero_invalid(images, valid)
+    labels = zero_invalid(labels, valid)
     after = None
     if measure_after:
-        after = _zero_invalid(
+        after = zero_invalid(
             kl_divergence(labels, tf.stop_gradient(student_logits(images)), temperature), valid)
     if before is None:  # "random" mode: the start point is the explored point.
         before = after
     else:  # zeroed like `after` for dropped examples
-        before = _zero_invalid(tf.stop_gradient(before), valid)
+        before = zero_invalid(tf.stop_gradient(before), valid)
     return ExplorationResult(
         latents=z,
         images=images,
@@ -153,6 +153,7 @@ def explore(
     )
 
 
-def _zero_invalid(values: tf.Tensor, valid: tf.Tensor) -> tf.Tensor:
+def zero_invalid(values: tf.Tensor, valid: tf.Tensor) -> tf.Tensor:
+    """`values` with the rows of examples that are not `valid` replaced by zeros."""
     mask = tf.reshape(valid, [-1] + [1] * (values.shape.rank - 1))
     return tf.where(mask, values, tf.zeros_like(values))
