@@ -34,7 +34,8 @@ setup(
         "pyyaml>=6,<7",
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "scikit-learn>=1.4,<2", "ruff>=0.6"],
+        "test": ["pytest>=8,<10", "scikit-learn>=1.4,<2", "ruff>=0.6",
+                 "nbclient>=0.10,<1", "nbformat>=5.10,<6", "ipykernel>=6.29,<8"],
     },
     entry_points={"console_scripts": ["tgt-keras=tgt_keras.cli:main"]},
     classifiers=[
