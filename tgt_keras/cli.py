@@ -5,6 +5,12 @@
     tgt-keras teachers [--force]
     tgt-keras train --hparams hparams/X.yaml [--set key=value ...] [--smoke] [--output-dir DIR]
                     [--tpu NAME] [--overwrite]
+    tgt-keras tune --hparams hparams/X.yaml [--tuner random|bayesian|hyperband] [--max-trials N]
+                   [--space FILE] [--set key=value ...] [--smoke] [--output-dir DIR] [--tpu NAME]
+                   [--overwrite]
+
+`tune` searches TGT's knobs with keras-tuner (`tgt_keras.tuning.run_tuning`); started again on
+the same directory with the same settings it resumes the search.
 
 `train` picks its `tf.distribute` strategy with `tgt_keras.distribute.pick_strategy` and resumes
 an interrupted run directory; it exits with status 1 and a message, touching nothing, when the
@@ -63,6 +69,32 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true",
                        help="delete the run directory's outputs (a finished or interrupted run) "
                             "and train from scratch")
+    tune = sub.add_parser(
+        "tune", help="search TGT's knobs with keras-tuner; write the best as a new hparams file",
+        description="Search sigma, step size, steps, loss weights, temperature, synthetic "
+                    "examples per real one and the learning rate around an hparams file, "
+                    "maximising the student's validation balanced accuracy. Writes "
+                    "best.yaml (a new hparams file), trials.csv / trials.md and "
+                    "objective_vs_knobs.png. Started again on the same --output-dir with the "
+                    "same settings, it resumes (a larger --max-trials extends the search).",
+    )
+    tune.add_argument("--hparams", required=True, help="the base hparams/<experiment>.yaml")
+    tune.add_argument("--tuner", default="bayesian", choices=["random", "bayesian", "hyperband"],
+                      help="keras-tuner tuner (default %(default)s)")
+    tune.add_argument("--max-trials", type=int, default=None,
+                      help="trials of random / bayesian (default 10); hyperband's budget is "
+                           "num_epochs instead")
+    tune.add_argument("--space", default=None, metavar="FILE",
+                      help="YAML search space (default: tgt_keras.tuning.default_search_space)")
+    tune.add_argument("--set", dest="overrides", action="append", default=[],
+                      metavar="KEY=VALUE", help="override a field of --hparams (repeatable)")
+    tune.add_argument("--smoke", action="store_true",
+                      help="random images and stub teachers, one epoch of 2 steps per trial")
+    tune.add_argument("--output-dir", default=None,
+                      help="search directory (default runs/tune/<experiment name>[-smoke])")
+    tune.add_argument("--tpu", default=None, metavar="NAME", help="as for train")
+    tune.add_argument("--overwrite", action="store_true",
+                      help="delete a previous search in --output-dir and search afresh")
     study = sub.add_parser("study", help="studies on the offline Fashion-MNIST task")
     study.add_argument("kind", choices=["sample-size"])
     study.add_argument("--hparams", default=None,
@@ -126,6 +158,30 @@ def main(argv: list[str] | None = None) -> int:
             print(f"tgt-keras train: error: {error}", file=sys.stderr)
             return 1
         print(f"balanced accuracy {metrics['balanced_accuracy']:.3f}; run directory {output}")
+    elif args.command == "tune":
+        from tgt_keras.experiments import load_hparams, parse_overrides
+        from tgt_keras.experiments.train import RunDirectoryError
+        from tgt_keras.tuning.run import run_tuning
+        from tgt_keras.tuning.space import load_search_space
+
+        _log_to_stderr()
+        config = load_hparams(args.hparams, args.overrides)
+        space = load_search_space(args.space) if args.space else None
+        output = args.output_dir or f"runs/tune/{config.name}{'-smoke' if args.smoke else ''}"
+        try:
+            summary = run_tuning(config, output, tuner=args.tuner, max_trials=args.max_trials,
+                                 search_space=space, smoke=args.smoke, tpu=args.tpu,
+                                 overwrite=args.overwrite,
+                                 smoke_keeps=tuple(parse_overrides(args.overrides)))
+        except RunDirectoryError as error:
+            print(f"tgt-keras tune: error: {error}", file=sys.stderr)
+            return 1
+        from tgt_keras.tuning.run import trial_table
+
+        print(trial_table(summary["trial_table"]))
+        print(f"best trial {summary['best_trial']}: validation balanced accuracy "
+              f"{summary['best_val_balanced_accuracy']:.3f} (test "
+              f"{summary['best_test_balanced_accuracy']:.3f}); best config {output}/best.yaml")
     elif args.command == "study":
         from tgt_keras.apps.sample_size_study import (
             run_sample_size_study,

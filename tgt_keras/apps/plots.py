@@ -264,3 +264,64 @@ def per_class_accuracy_plot(per_class_acc, train_counts, path: str | Path,
     axis.set_title(title)
     axis.legend(fontsize=8, loc="lower left")
     return save_figure(figure, path)
+
+
+def objective_vs_knobs_plot(rows: Sequence[dict], space, path: str | Path, title: str,
+                            objective: str = "val_balanced_accuracy") -> bytes:
+    """One panel per tuned knob of `space`: each completed trial's objective against its value.
+
+    Ranges sampled log-uniformly get a log axis; choices are categories. The best trial is a
+    red star in every panel.
+
+    Args:
+        rows: one dict per trial with the knob values and `objective` (None: not completed).
+        space: the `tgt_keras.tuning.SearchSpace` searched.
+        path: PNG file to write.
+        title: figure title.
+        objective: the key of the objective in `rows`.
+
+    Returns:
+        The PNG bytes (for TensorBoard).
+    """
+    from tgt_keras.tuning.space import Choice, Range
+
+    plt = pyplot()
+    done = [r for r in rows if r.get(objective) is not None]
+    knobs = list(space.tuned) or [None]
+    columns = min(3, len(knobs))
+    lines = -(-len(knobs) // columns)
+    figure, axes = plt.subplots(lines, columns, figsize=(4.2 * columns, 3.2 * lines),
+                                squeeze=False)
+    best = max(done, key=lambda r: r[objective]) if done else None
+    for ax, name in zip(axes.flat, knobs, strict=False):
+        ax.set_ylabel(objective.replace("_", " "))
+        if name is None:
+            ax.text(0.5, 0.5, "no tuned knob", ha="center", va="center", transform=ax.transAxes)
+            continue
+        knob = space.knobs[name]
+        if isinstance(knob, Choice):
+            position = {v: i for i, v in enumerate(knob.values)}
+            ax.set_xticks(range(len(knob.values)), [f"{v:g}" for v in knob.values])
+            ax.set_xlim(-0.5, len(knob.values) - 0.5)
+        else:
+            position = None
+            if isinstance(knob, Range) and knob.sampling == "log":
+                ax.set_xscale("log")
+
+        def x_of(row, name=name, position=position):
+            return position[row[name]] if position is not None else row[name]
+
+        ax.scatter([x_of(r) for r in done], [r[objective] for r in done], color="tab:blue",
+                   label="trial")
+        if best is not None:
+            ax.scatter([x_of(best)], [best[objective]], marker="*", s=220, color="tab:red",
+                       label=f"best (trial {best['trial']})", zorder=3)
+        ax.set_xlabel(f"{name} {space.describe(name)}")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(knobs):]:
+        ax.axis("off")
+    if best is not None:
+        axes.flat[0].legend(fontsize=8, loc="best")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return save_figure(figure, path)

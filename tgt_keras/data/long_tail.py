@@ -161,6 +161,36 @@ def long_tail_indices(labels: np.ndarray, counts, seed: int = 0, class_order=Non
     return indices
 
 
+def held_out_indices(labels: np.ndarray, exclude, per_class: int, num_classes: int,
+                     seed: int = 0) -> np.ndarray:
+    """A class-balanced sample of `per_class` examples of each class, outside `exclude`.
+
+    The validation set of a long-tail subset: examples of the same split that the subset did
+    not pick, so it overlaps neither the training subset nor the test split.
+
+    Raises:
+        ValueError: if a class has fewer than `per_class` examples outside `exclude`.
+
+    Example:
+    >>> held_out_indices(np.array([0, 0, 1, 1, 1]), exclude=[2], per_class=1, num_classes=2)
+    array([1, 4])
+    """
+    labels = np.asarray(labels)
+    free = np.ones(len(labels), bool)
+    free[np.asarray(exclude, dtype=np.int64)] = False
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in range(num_classes):
+        pool = np.flatnonzero((labels == c) & free)
+        if len(pool) < per_class:
+            raise ValueError(
+                f"Class {c} has {len(pool)} examples outside the training subset, fewer than "
+                f"the {per_class} per class of the validation set."
+            )
+        chosen.append(rng.choice(pool, size=per_class, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
 def class_balanced_sample_weights(labels, num_classes: int) -> np.ndarray:
     """Per-example inverse-frequency weights, normalised to mean 1 over the examples.
 

@@ -75,6 +75,7 @@ class ExperimentConfig:
     real_distillation_weight: float = 0.0
     synthetic_loss_weight: float = 1.0
     temperature: float = 1.0
+    synthetic_per_real: int = 1  # synthetic examples per real one (the real:synthetic ratio)
     # --- run ---
     student_width: int = 16
     momentum: float = 0.9
@@ -99,7 +100,7 @@ class ExperimentConfig:
         for name in ("num_classes",):
             _check_min(name, getattr(self, name), 2)
         for name in ("num_epochs", "batch_size", "labeler_image_size", "generator_image_size",
-                     "student_image_size", "student_width"):
+                     "student_image_size", "student_width", "synthetic_per_real"):
             _check_min(name, getattr(self, name), 1)
         for name in ("warmup_epochs", "sigma", "step_size", "num_steps", "real_loss_weight",
                      "real_distillation_weight", "synthetic_loss_weight", "momentum",

@@ -51,6 +51,7 @@ from tgt_keras.apps.monitor import TGTMonitor
 from tgt_keras.core.distiller import TGTDistiller
 from tgt_keras.data.long_tail import (
     balanced_accuracy,
+    held_out_indices,
     long_tail_counts,
     long_tail_indices,
     per_class_accuracy,
@@ -69,6 +70,8 @@ from tgt_keras.teachers.presets import (
     labeler_preset_kwargs,
 )
 
+#: Validation images per class of the offline datasets: unused images of the training split.
+VALIDATION_PER_CLASS = 50
 SMOKE_STEPS = 2
 SMOKE_BATCH = 4  # per replica
 #: First line of a smoke run's config.yaml (a YAML comment: the file still loads as hparams).
@@ -96,6 +99,9 @@ class ExperimentData:
     # In-memory training data `(x, y, batch)` (offline datasets, smoke runs): `run_experiment`
     # rebuilds `train` from `TGTDistiller.precompute(x)` so no step encodes or labels real data.
     arrays: tuple | None = None
+    # One pass, batched (image, label): a class-balanced held-out set for model selection
+    # (`tgt-keras tune`), disjoint from `train` and `test`; None where the dataset has none here.
+    validation: tf.data.Dataset | None = None
 
 
 def _channels(config: ExperimentConfig) -> int:
@@ -145,6 +151,11 @@ def build_data(config: ExperimentConfig, smoke: bool = False, replicas: int = 1
     batch `i` is a pure function of `(seed, i)` (`_from_arrays`), so the resumed run sees the
     batches of the uninterrupted one; the TFDS datasets reshuffle each pass with a stateful
     seeded `shuffle`, whose later passes can come out in another order after a resume.
+
+    `validation` (for model selection, never for the reported test metrics): for
+    `fashion_mnist_lt` and `mnist_lt`, `VALIDATION_PER_CLASS` images per class of the training
+    split that the long-tail subset did not pick (`held_out_indices`); random images when
+    `smoke`; None for the TFDS datasets (no held-out split is built for them yet).
     """
     size = _data_size(config)
     input_format = ImageFormat(size, size, _channels(config), (0.0, 1.0))
@@ -155,9 +166,11 @@ def build_data(config: ExperimentConfig, smoke: bool = False, replicas: int = 1
         x = rng.uniform(0, 1, (n, *input_format.shape)).astype("float32")
         y = np.arange(n) % config.num_classes
         test = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
+        x_val = rng.uniform(0, 1, (n, *input_format.shape)).astype("float32")
+        validation = tf.data.Dataset.from_tensor_slices((x_val, y)).batch(batch)
         return ExperimentData(_from_arrays(x, y, config, batch), SMOKE_STEPS, test,
                               np.bincount(y, minlength=config.num_classes), input_format,
-                              (x, y, batch))
+                              (x, y, batch), validation)
     if config.dataset in ("fashion_mnist_lt", "mnist_lt"):
         if config.dataset == "fashion_mnist_lt":
             from tgt_keras.data.fashion_mnist import load_fashion_mnist
@@ -174,9 +187,13 @@ def build_data(config: ExperimentConfig, smoke: bool = False, replicas: int = 1
         x, y = (x_all[idx] / 255.0).astype("float32")[..., None], y_all[idx]
         x_test = (x_te / 255.0).astype("float32")[..., None]
         test = tf.data.Dataset.from_tensor_slices((x_test, y_te)).batch(256)
+        val = held_out_indices(y_all, idx, VALIDATION_PER_CLASS, config.num_classes,
+                               seed=config.seed)
+        validation = tf.data.Dataset.from_tensor_slices(
+            ((x_all[val] / 255.0).astype("float32")[..., None], y_all[val])).batch(256)
         steps = config.steps_per_epoch or math.ceil(len(x) / config.batch_size)
         return ExperimentData(_from_arrays(x, y, config, config.batch_size), steps, test,
-                              counts, input_format, (x, y, config.batch_size))
+                              counts, input_format, (x, y, config.batch_size), validation)
 
     from tgt_keras.data.tfds_long_tail import load_tfds_long_tail
 
@@ -305,6 +322,36 @@ def _student(config: ExperimentConfig, input_format: ImageFormat) -> keras.Model
     return keras.Model(inputs, core(resized), name=f"{config.student}_{size}px")
 
 
+def build_distiller(config: ExperimentConfig, labeler, generator, input_format: ImageFormat,
+                    steps_per_epoch: int, strategy=None, metrics=("accuracy",)) -> TGTDistiller:
+    """The compiled `TGTDistiller` of `config`: its student, TGT settings and optimizer.
+
+    Call it under `strategy.scope()`; `strategy` (default: the current one) picks XLA with
+    `jit_compile_for`. The student and the distiller (whose policy makes `compile` wrap the
+    optimizer in a `LossScaleOptimizer` for "mixed_float16") take `config.precision`; the
+    teachers stay as they were built.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.precision)
+    try:
+        student = _student(config, input_format)
+        distiller = TGTDistiller(
+            student, labeler, generator,
+            exploration=config.exploration, sigma=config.sigma, step_size=config.step_size,
+            num_steps=config.num_steps, real_loss_weight=config.real_loss_weight,
+            real_distillation_weight=config.real_distillation_weight,
+            synthetic_loss_weight=config.synthetic_loss_weight,
+            temperature=config.temperature, synthetic_per_real=config.synthetic_per_real,
+            input_format=input_format, seed=config.seed,
+        )
+        distiller.compile(optimizer=build_optimizer(config, steps_per_epoch),
+                          metrics=list(metrics), jit_compile=jit_compile_for(strategy))
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    return distiller
+
+
 def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool = False, *,
                    tpu: str | None = None, overwrite: bool = False,
                    smoke_keeps=()) -> dict:
@@ -381,25 +428,8 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
             data = dataclasses.replace(data, steps_per_epoch=config.steps_per_epoch)
     with strategy.scope():
         labeler, generator = build_teachers(config, smoke)
-        # The student and the distiller (whose policy makes `compile` wrap the optimizer in a
-        # LossScaleOptimizer for "mixed_float16") take `config.precision`; teachers stay as
-        # they were built.
-        previous_policy = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(config.precision)
-        try:
-            student = _student(config, data.input_format)
-            distiller = TGTDistiller(
-                student, labeler, generator,
-                exploration=config.exploration, sigma=config.sigma, step_size=config.step_size,
-                num_steps=config.num_steps, real_loss_weight=config.real_loss_weight,
-                real_distillation_weight=config.real_distillation_weight,
-                synthetic_loss_weight=config.synthetic_loss_weight,
-                temperature=config.temperature, input_format=data.input_format, seed=config.seed,
-            )
-            distiller.compile(optimizer=build_optimizer(config, data.steps_per_epoch),
-                              metrics=["accuracy"], jit_compile=jit_compile_for(strategy))
-        finally:
-            keras.config.set_dtype_policy(previous_policy)
+        distiller = build_distiller(config, labeler, generator, data.input_format,
+                                    data.steps_per_epoch, strategy)
     if data.arrays is not None:
         # The teachers are frozen: encode and label the real images once, not at every step.
         x, y, batch = data.arrays
@@ -430,6 +460,7 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
     )
     seconds = time.perf_counter() - start
 
+    student = distiller.student
     y_test, pred = _predict(student, data.test)
     per_class = per_class_accuracy(y_test, pred, config.num_classes)
     metrics = {
