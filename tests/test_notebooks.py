@@ -35,6 +35,13 @@ EXPECTED_FILES = {
         "runs/notebooks/long_tail_benchmark/per_class_accuracy.png",
         "runs/notebooks/long_tail_benchmark/samples.png",
     ],
+    "tuning": [
+        "runs/notebooks/tuning/library_api_objective.png",
+        "runs/notebooks/tuning/library_api_best_student.keras",
+        "runs/notebooks/tuning/tgt_keras_tune/best.yaml",
+        "runs/notebooks/tuning/tgt_keras_tune/trials.md",
+        "runs/notebooks/tuning/tgt_keras_tune/objective_vs_knobs.png",
+    ],
 }
 
 # An absolute path: /work, /home, ... not inside a word, URL or relative path; or a drive letter.
@@ -63,7 +70,7 @@ def _strings(value):
 
 
 def test_there_are_notebooks():
-    assert {"quickstart_tpu", "long_tail_benchmark"} <= {path.stem for path in NOTEBOOKS}
+    assert {"quickstart_tpu", "long_tail_benchmark", "tuning"} <= {path.stem for path in NOTEBOOKS}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)

@@ -61,8 +61,8 @@ logger = logging.getLogger("tgt_keras")
 
 def run_tuning(config: ExperimentConfig, output_dir: str | Path, *, tuner: str = "bayesian",
                max_trials: int | None = None, search_space: SearchSpace | None = None,
-               smoke: bool = False, tpu: str | None = None, overwrite: bool = False,
-               smoke_keeps=(), callbacks=()) -> dict:
+               smoke: bool = False, tpu: str | None = None, strategy=None,
+               overwrite: bool = False, smoke_keeps=(), callbacks=()) -> dict:
     """Searches the knobs of `search_space` around `config`; returns (and writes) the summary.
 
     Each trial trains a fresh student (same initial weights in every trial: the seed is reset
@@ -84,6 +84,8 @@ def run_tuning(config: ExperimentConfig, output_dir: str | Path, *, tuner: str =
         search_space: default `default_search_space(config.exploration)`.
         smoke: random images and stub teachers (see `run_experiment`): checks the wiring.
         tpu: a TPU name or address for `pick_strategy`.
+        strategy: a `tf.distribute.Strategy` to use instead of `pick_strategy(tpu)` (e.g. the
+            notebook's, so that a TPU is not initialised twice).
         overwrite: delete a previous search in `output_dir` first.
         smoke_keeps: fields a smoke search takes from `config` (`num_epochs`, `steps_per_epoch`).
         callbacks: more Keras callbacks for every trial's `fit`.
@@ -107,7 +109,7 @@ def run_tuning(config: ExperimentConfig, output_dir: str | Path, *, tuner: str =
             f"{VALIDATION_DATASETS} (and --smoke) only. Received: dataset={config.dataset!r}"
         )
     space = search_space or default_search_space(config.exploration)
-    strategy = pick_strategy(tpu)
+    strategy = strategy or pick_strategy(tpu)
     out = worker_directory(Path(output_dir), strategy)
     settings = {"tuner": tuner, "smoke": smoke, "search_space": space.to_dict(),
                 "config": config.to_dict()}
@@ -202,8 +204,8 @@ def _report(search, hypermodel: ExperimentHyperModel, config: ExperimentConfig, 
             out: Path, tuner: str, smoke: bool, seconds: float) -> dict:
     """Writes the trial table, the plot, the best config and student, and the summary."""
     space = hypermodel.search_space
-    trials = sorted(search.oracle.trials.values(), key=lambda t: int(t.trial_id))
-    rows = [_trial_row(t, space) for t in trials]
+    trials = list(search.oracle.trials.values())
+    rows = trial_rows(search, space)
     _write_tables(rows, out)
     completed = [t for t in trials if t.status == "COMPLETED" and t.score is not None]
     if not completed:
@@ -256,15 +258,24 @@ def _report(search, hypermodel: ExperimentHyperModel, config: ExperimentConfig, 
     return summary
 
 
-def _trial_row(trial, space: SearchSpace) -> dict:
-    values = trial.hyperparameters.values
-    row = {"trial": trial.trial_id, "status": trial.status,
-           OBJECTIVE.name: trial.score, "best_epoch": trial.best_step}
-    for name in space.tuned:
-        row[name] = values.get(name)
-    if "tuner/epochs" in values:
-        row["epochs"] = values["tuner/epochs"]
-    return row
+def trial_rows(tuner, space: SearchSpace) -> list[dict]:
+    """One dict per trial of `tuner`, in trial order: id, status, objective (None unless
+    completed), best epoch, the tuned knobs' values and, for Hyperband, the trial's epochs.
+
+    `trial_table(rows)` prints them; `plots.objective_vs_knobs_plot(rows, space, ...)` plots
+    them.
+    """
+    rows = []
+    for trial in sorted(tuner.oracle.trials.values(), key=lambda t: int(t.trial_id)):
+        values = trial.hyperparameters.values
+        row = {"trial": trial.trial_id, "status": trial.status,
+               OBJECTIVE.name: trial.score, "best_epoch": trial.best_step}
+        for name in space.tuned:
+            row[name] = values.get(name)
+        if "tuner/epochs" in values:
+            row["epochs"] = values["tuner/epochs"]
+        rows.append(row)
+    return rows
 
 
 def _write_tables(rows: list[dict], out: Path) -> None:
