@@ -216,3 +216,27 @@ def test_step_throughput_runs_end_to_end_on_tiny_models(tmp_path):
         "TGT-random examples/s >= 0.5x KD's", "one ascent step <= 1.2x an exploration pass"}
     table = out.with_suffix(".md").read_text()
     assert "| TGT-gradient K=4 | off |" in table and "| target |" in table
+
+
+# --- tuning_overhead.py ---------------------------------------------------------------------
+
+
+def test_tuning_overhead_runs_end_to_end_on_the_smoke_config(tmp_path, capsys):
+    bench = load_benchmark("tuning_overhead")
+    out = tmp_path / "overhead.json"
+    assert bench.main(["--config", "tiny", "--steps", "2", "--rounds", "1", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert {k: len(v) for k, v in result["seconds"].items()} == {
+        "plain_fit": 1, "trial": 1, "reload": 1}
+    median = result["median_s"]
+    assert result["trial_over_plain"] == pytest.approx(median["trial"] / median["plain_fit"])
+    printed = capsys.readouterr().out
+    assert f"| keras-tuner trial (same work) | {median['trial']:.2f} | " in printed
+    assert "| precompute of the 8 training images (once per search) |" in printed
+
+
+def test_tuning_overhead_rejects_bad_arguments(capsys):
+    bench = load_benchmark("tuning_overhead")
+    with pytest.raises(SystemExit):
+        bench.main(["--steps", "0"])
+    assert "must be an integer >= 1. Received: 0" in capsys.readouterr().err
