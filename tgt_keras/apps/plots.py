@@ -283,7 +283,7 @@ def objective_vs_knobs_plot(rows: Sequence[dict], space, path: str | Path, title
     Returns:
         The PNG bytes (for TensorBoard).
     """
-    from tgt_keras.tuning.space import Choice, Range
+    from tgt_keras.tuning.space import INTEGER_KNOBS, Choice
 
     plt = pyplot()
     done = [r for r in rows if r.get(objective) is not None]
@@ -305,8 +305,7 @@ def objective_vs_knobs_plot(rows: Sequence[dict], space, path: str | Path, title
             ax.set_xlim(-0.5, len(knob.values) - 0.5)
         else:
             position = None
-            if isinstance(knob, Range) and knob.sampling == "log":
-                ax.set_xscale("log")
+            _range_axis(ax, knob, integer=name in INTEGER_KNOBS)
 
         def x_of(row, name=name, position=position):
             return position[row[name]] if position is not None else row[name]
@@ -325,3 +324,26 @@ def objective_vs_knobs_plot(rows: Sequence[dict], space, path: str | Path, title
     figure.suptitle(title)
     figure.tight_layout()
     return save_figure(figure, path)
+
+
+def _range_axis(ax, knob, integer: bool) -> None:
+    """The x axis of a searched range: its whole extent, log-scaled for log sampling, plain
+    tick labels ("0.001", not "10^-3"), whole numbers for integer knobs."""
+    from matplotlib import ticker
+
+    from tgt_keras.tuning.space import Range
+
+    if not isinstance(knob, Range):  # a fixed knob is not plotted; nothing to set
+        return
+    plain = ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    if knob.sampling == "log":
+        ax.set_xscale("log")
+        ax.set_xlim(knob.min / 1.15, knob.max * 1.15)
+        ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    else:
+        margin = 0.05 * (knob.max - knob.min)
+        ax.set_xlim(knob.min - margin, knob.max + margin)
+        if integer:
+            ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    ax.xaxis.set_major_formatter(plain)
