@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import keras
@@ -142,3 +143,22 @@ def test_tune_needs_a_validation_split_and_a_valid_budget(tmp_path):
     config = load_hparams(Path(HPARAMS).parent / "imagenet_lt.yaml")
     with pytest.raises(ValueError, match=r"held-out validation set.*dataset='imagenet_lt'"):
         run_tuning(config, tmp_path / "b", max_trials=1)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--tuner", "hyperband", "--max-trials", "3"], "`max_trials` does not apply"),
+    (["--max-trials", "0"], r"`max_trials` must be an integer >= 1. Received: max_trials=0"),
+    (["--set", "sgima=1"], r"Unknown field\(s\) \['sgima'\]"),
+    (["--space", "SPACE"], r"space.yaml: `sigma` must be >= 0.0. Received: sigma=-1"),
+    (["--space", "missing.yaml"], r"No such file or directory"),
+])
+def test_cli_tune_bad_requests_are_messages_not_tracebacks(extra, message, tmp_path, capsys):
+    space = tmp_path / "space.yaml"
+    space.write_text("sigma: -1\n")
+    extra = [str(space) if item == "SPACE" else item for item in extra]
+    out = tmp_path / "out"
+    assert cli.main(["tune", "--hparams", str(HPARAMS), "--output-dir", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tgt-keras tune: error: ") and "Traceback" not in err
+    assert re.search(message, err), err
+    assert not out.exists()  # nothing written

@@ -161,12 +161,17 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "tune":
         from tgt_keras.experiments import load_hparams, parse_overrides
         from tgt_keras.experiments.train import RunDirectoryError
-        from tgt_keras.tuning.run import run_tuning
+        from tgt_keras.tuning.run import check_request, run_tuning, trial_table
         from tgt_keras.tuning.space import load_search_space
 
         _log_to_stderr()
-        config = load_hparams(args.hparams, args.overrides)
-        space = load_search_space(args.space) if args.space else None
+        try:  # a bad file, field, space or budget: a message, no traceback, nothing written
+            config = load_hparams(args.hparams, args.overrides)
+            space = load_search_space(args.space) if args.space else None
+            check_request(config, args.tuner, args.max_trials, args.smoke)
+        except (OSError, TypeError, ValueError) as error:
+            print(f"tgt-keras tune: error: {error}", file=sys.stderr)
+            return 2
         output = args.output_dir or f"runs/tune/{config.name}{'-smoke' if args.smoke else ''}"
         try:
             summary = run_tuning(config, output, tuner=args.tuner, max_trials=args.max_trials,
@@ -176,8 +181,6 @@ def main(argv: list[str] | None = None) -> int:
         except RunDirectoryError as error:
             print(f"tgt-keras tune: error: {error}", file=sys.stderr)
             return 1
-        from tgt_keras.tuning.run import trial_table
-
         print(trial_table(summary["trial_table"]))
         print(f"best trial {summary['best_trial']}: validation balanced accuracy "
               f"{summary['best_val_balanced_accuracy']:.3f} (test "

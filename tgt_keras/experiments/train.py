@@ -322,6 +322,19 @@ def _student(config: ExperimentConfig, input_format: ImageFormat) -> keras.Model
     return keras.Model(inputs, core(resized), name=f"{config.student}_{size}px")
 
 
+def training_schedule(config: ExperimentConfig, data: ExperimentData, smoke: bool,
+                      smoke_keeps=()) -> tuple[int, ExperimentData]:
+    """`(epochs, data)` to train: the config's, or for a smoke run one epoch of `SMOKE_STEPS`
+    steps unless `smoke_keeps` names `num_epochs` / `steps_per_epoch` (taken from the config)."""
+    epochs = config.num_epochs
+    if smoke:
+        if "num_epochs" not in smoke_keeps:
+            epochs = 1
+        if "steps_per_epoch" in smoke_keeps and config.steps_per_epoch:
+            data = dataclasses.replace(data, steps_per_epoch=config.steps_per_epoch)
+    return epochs, data
+
+
 def build_distiller(config: ExperimentConfig, labeler, generator, input_format: ImageFormat,
                     steps_per_epoch: int, strategy=None, metrics=("accuracy",)) -> TGTDistiller:
     """The compiled `TGTDistiller` of `config`: its student, TGT settings and optimizer.
@@ -420,12 +433,7 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
 
     keras.utils.set_random_seed(config.seed)
     data = build_data(config, smoke, replicas=replicas)
-    epochs = config.num_epochs
-    if smoke:
-        if "num_epochs" not in smoke_keeps:
-            epochs = 1
-        if "steps_per_epoch" in smoke_keeps and config.steps_per_epoch:
-            data = dataclasses.replace(data, steps_per_epoch=config.steps_per_epoch)
+    epochs, data = training_schedule(config, data, smoke, smoke_keeps)
     with strategy.scope():
         labeler, generator = build_teachers(config, smoke)
         distiller = build_distiller(config, labeler, generator, data.input_format,

@@ -18,7 +18,6 @@ evaluated on the test set once, after the search, for the summary only.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import logging
@@ -43,9 +42,16 @@ from tgt_keras.experiments.train import (
     build_data,
     build_distiller,
     build_teachers,
+    training_schedule,
     worker_directory,
 )
-from tgt_keras.tuning.hypermodel import OBJECTIVE, TUNERS, ExperimentHyperModel, make_tuner
+from tgt_keras.tuning.hypermodel import (
+    OBJECTIVE,
+    TUNERS,
+    ExperimentHyperModel,
+    _check_positive,
+    make_tuner,
+)
 from tgt_keras.tuning.space import SearchSpace, default_search_space
 
 DEFAULT_MAX_TRIALS = 10
@@ -94,20 +100,7 @@ def run_tuning(config: ExperimentConfig, output_dir: str | Path, *, tuner: str =
         RunDirectoryError: `output_dir` holds a search of other settings and not `overwrite`.
         ValueError: the dataset has no validation split here, or a bad tuner / budget.
     """
-    if tuner not in TUNERS:
-        raise ValueError(f"`tuner` must be one of {TUNERS}. Received: tuner={tuner!r}")
-    if tuner == "hyperband" and max_trials is not None:
-        raise ValueError(
-            "`max_trials` does not apply to the 'hyperband' tuner: its budget is num_epochs "
-            f"(the most epochs of a trial). Received: max_trials={max_trials!r}"
-        )
-    if tuner != "hyperband" and max_trials is None:
-        max_trials = DEFAULT_MAX_TRIALS
-    if not smoke and config.dataset not in VALIDATION_DATASETS:
-        raise ValueError(
-            "`tgt-keras tune` selects on a held-out validation set, which is built here for "
-            f"{VALIDATION_DATASETS} (and --smoke) only. Received: dataset={config.dataset!r}"
-        )
+    max_trials = check_request(config, tuner, max_trials, smoke)
     space = search_space or default_search_space(config.exploration)
     strategy = strategy or pick_strategy(tpu)
     out = worker_directory(Path(output_dir), strategy)
@@ -131,12 +124,7 @@ def run_tuning(config: ExperimentConfig, output_dir: str | Path, *, tuner: str =
     out.mkdir(parents=True, exist_ok=True)
     _write_atomically(out / "tune.yaml", yaml.safe_dump(settings, sort_keys=False))
 
-    epochs = config.num_epochs
-    if smoke:
-        if "num_epochs" not in smoke_keeps:
-            epochs = 1
-        if "steps_per_epoch" in smoke_keeps and config.steps_per_epoch:
-            data = dataclasses.replace(data, steps_per_epoch=config.steps_per_epoch)
+    epochs, data = training_schedule(config, data, smoke, smoke_keeps)
     with strategy.scope():
         labeler, generator = build_teachers(config, smoke)
         hypermodel = _SeededHyperModel(config, labeler, generator, data.input_format,
@@ -158,6 +146,33 @@ def run_tuning(config: ExperimentConfig, output_dir: str | Path, *, tuner: str =
                                                          write_graph=False), *callbacks])
     seconds = time.perf_counter() - start
     return _report(search, hypermodel, config, data, out, tuner, smoke, seconds)
+
+
+def check_request(config: ExperimentConfig, tuner: str, max_trials: int | None,
+                  smoke: bool) -> int | None:
+    """Checks a search before anything is built; returns `max_trials` with its default.
+
+    Raises:
+        ValueError: an unknown `tuner`, `max_trials` given to "hyperband", or a dataset
+            without a validation split here (`VALIDATION_DATASETS`) outside `smoke`.
+    """
+    if tuner not in TUNERS:
+        raise ValueError(f"`tuner` must be one of {TUNERS}. Received: tuner={tuner!r}")
+    if tuner == "hyperband" and max_trials is not None:
+        raise ValueError(
+            "`max_trials` does not apply to the 'hyperband' tuner: its budget is num_epochs "
+            f"(the most epochs of a trial). Received: max_trials={max_trials!r}"
+        )
+    if tuner != "hyperband" and max_trials is None:
+        max_trials = DEFAULT_MAX_TRIALS
+    if not smoke and config.dataset not in VALIDATION_DATASETS:
+        raise ValueError(
+            "`tgt-keras tune` selects on a held-out validation set, which is built here for "
+            f"{VALIDATION_DATASETS} (and --smoke) only. Received: dataset={config.dataset!r}"
+        )
+    if max_trials is not None:
+        _check_positive("max_trials", max_trials)
+    return max_trials
 
 
 class _SeededHyperModel(ExperimentHyperModel):
