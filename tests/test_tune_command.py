@@ -162,3 +162,15 @@ def test_cli_tune_bad_requests_are_messages_not_tracebacks(extra, message, tmp_p
     assert err.startswith("tgt-keras tune: error: ") and "Traceback" not in err
     assert re.search(message, err), err
     assert not out.exists()  # nothing written
+
+
+def test_search_under_mirrored_strategy(tmp_path):
+    from conftest import mirrored_cpus
+
+    strategy = mirrored_cpus()
+    summary = _tune(tmp_path / "search", max_trials=1, strategy=strategy)
+    assert summary["completed_trials"] == 1
+    # The objective logged under two replicas is the balanced accuracy of the whole
+    # validation set: the reloaded student, evaluated outside the strategy, scores the same.
+    assert summary["best_val_balanced_accuracy_reloaded"] == pytest.approx(
+        summary["best_val_balanced_accuracy"], abs=1e-6)

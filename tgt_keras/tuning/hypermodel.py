@@ -7,6 +7,10 @@ Pass `distribution_strategy=` to the tuner to train each trial under a `tf.distr
 strategy (build the teachers in its scope too). The teachers are shared by all trials (they
 are frozen), and so can be `TGTDistiller.precompute`d data: latents and teacher logits do not
 depend on any knob.
+
+Reloading: a `TGTDistiller` is built when it is constructed (its student is), so
+`tuner.get_best_models()` needs no build config (`get_build_config` is None): keras-tuner
+rebuilds the trial's distiller from its knob values and loads the checkpoint of its best epoch.
 """
 
 from __future__ import annotations
