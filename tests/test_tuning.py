@@ -238,6 +238,9 @@ def test_two_trials_and_the_best_model_reloads(kind, labeler, generator, student
     logs = best.evaluate(val, return_dict=True, verbose=0)
     assert logs["balanced_accuracy"] == pytest.approx(best_trial.score, abs=1e-6)
     assert best.sigma == best_trial.hyperparameters.values["sigma"]
+    if kind != "hyperband":  # (a continued Hyperband trial also counts its parent's steps)
+        # The optimizer state reloads too: the step count of the best epoch (2 steps/epoch).
+        assert int(best.optimizer.iterations) == 2 * (best_trial.best_step + 1)
     # The teacher is frozen: no trial (nor the reload) moved it.
     for before, after in zip(labeler_weights, labeler.model.get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)

@@ -100,7 +100,12 @@ class TGTHyperModel(keras_tuner.HyperModel):
         return {**self.fixed, **self.search_space.sample(hp)}
 
     def build(self, hp) -> TGTDistiller:
-        return self.build_distiller(self.values(hp))
+        distiller = self.build_distiller(self.values(hp))
+        # Create the optimizer's state now: a trial's checkpoint then reloads it too (the best
+        # model, or a Hyperband trial that continues another one keeps its step count and
+        # moments, hence its exploration-noise stream), instead of Keras skipping it.
+        distiller.optimizer.build(distiller.student.trainable_variables)
+        return distiller
 
     def build_distiller(self, values: Mapping[str, float | int]) -> TGTDistiller:
         """A compiled distiller with these knob values."""

@@ -23,7 +23,6 @@ import json
 import logging
 import shutil
 import time
-import warnings
 from pathlib import Path
 
 import keras
@@ -237,11 +236,7 @@ def _report(search, hypermodel: ExperimentHyperModel, config: ExperimentConfig, 
         title=f"{config.name}: {tuner} search, {len(completed)} trials")
     plots.write_png_to_tensorboard(out / "tensorboard", "tuning/objective_vs_knobs", png)
 
-    with warnings.catch_warnings():
-        # The checkpoint holds the trial's optimizer state too; a reloaded model does not need
-        # it (keras warns that it skips it).
-        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        best = search.get_best_models(1)[0]
+    best = search.get_best_models(1)[0]
     best.student.save(out / "best_student.keras")
     y_val, pred_val = _predict(best.student, data.validation)
     y_test, pred_test = _predict(best.student, data.test)
