@@ -319,7 +319,7 @@ def objective_vs_knobs_plot(rows: Sequence[dict], space, path: str | Path, title
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(knobs):]:
         ax.axis("off")
-    if best is not None:
+    if best is not None and space.tuned:
         axes.flat[0].legend(fontsize=8, loc="best")
     figure.suptitle(title)
     figure.tight_layout()
