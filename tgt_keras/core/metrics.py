@@ -17,10 +17,10 @@ class BalancedAccuracy(keras.metrics.Metric):
     `tgt_keras.data.long_tail.balanced_accuracy`. It keeps per-class hit and example counts,
     so under `tf.distribute` the replicas' counts are summed before the ratio is taken (also
     inside a distributed step, where Keras would otherwise log the mean of the replicas'
-    ratios). Labels
-    are class ids `[N]` (or `[N, 1]`); predictions are scores `[N, num_classes]` (logits or
-    probabilities: only their argmax counts). Compile a `TGTDistiller` with it and `fit` logs
-    `balanced_accuracy` / `val_balanced_accuracy`, the objective `tgt_keras.tuning` maximises.
+    ratios). Labels are class ids `[N]` (or `[N, 1]`); predictions are scores
+    `[N, num_classes]` (logits or probabilities: only their argmax counts). Compile a
+    `TGTDistiller` with it and `fit` logs `balanced_accuracy` / `val_balanced_accuracy`, the
+    objective `tgt_keras.tuning` maximises.
 
     Example:
     >>> metric = BalancedAccuracy(num_classes=2)

@@ -554,10 +554,8 @@ def _check_run_directory(out: Path, config: ExperimentConfig, smoke: bool,
     before = {**values, "smoke": text.startswith(SMOKE_HEADER)}
     # Through YAML, as the saved side went: the same types on both sides.
     now = {**yaml.safe_load(yaml.safe_dump(config.to_dict())), "smoke": smoke}
-    differing = [k for k in dict.fromkeys([*now, *before]) if before.get(k) != now.get(k)]
-    if differing:
-        changes = "; ".join(f"{k}: saved {before.get(k)!r}, now {now.get(k)!r}"
-                            for k in differing)
+    changes = differences(before, now)
+    if changes:
         raise RunDirectoryError(
             f"{out} holds an interrupted run of a different config, so it cannot be resumed "
             f"(differing fields: {changes}). Pass --overwrite to discard it and start fresh, "
@@ -566,13 +564,24 @@ def _check_run_directory(out: Path, config: ExperimentConfig, smoke: bool,
     return True
 
 
-def _delete_run_outputs(out: Path) -> None:
-    """Deletes what a run writes (`RUN_OUTPUTS`, `samples_step*.png`) and nothing else."""
-    for path in [*(out / name for name in RUN_OUTPUTS), *out.glob("samples_step*.png")]:
+def differences(before: dict, now: dict) -> str:
+    """`"key: saved X, now Y; ..."` for every key whose value differs ("" if none does)."""
+    return "; ".join(f"{k}: saved {before.get(k)!r}, now {now.get(k)!r}"
+                     for k in dict.fromkeys([*now, *before]) if before.get(k) != now.get(k))
+
+
+def delete_outputs(paths) -> None:
+    """Deletes these files and directories (a symlink itself, never its target)."""
+    for path in paths:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         elif path.exists() or path.is_symlink():
             path.unlink()
+
+
+def _delete_run_outputs(out: Path) -> None:
+    """Deletes what a run writes (`RUN_OUTPUTS`, `samples_step*.png`) and nothing else."""
+    delete_outputs([*(out / name for name in RUN_OUTPUTS), *out.glob("samples_step*.png")])
 
 
 def _backed_up_epoch(out: Path) -> int:

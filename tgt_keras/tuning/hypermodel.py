@@ -124,6 +124,8 @@ class TGTHyperModel(keras_tuner.HyperModel):
 class ExperimentHyperModel(TGTHyperModel):
     """`TGTHyperModel` for an `ExperimentConfig`: the knobs replace its fields, the rest
     (student, optimizer and schedule, precision, exploration, seed) comes from the config.
+    The seed is reset before each trial's student is built, so all trials start from the same
+    weights.
 
     `config_for(values)` is the configuration of a trial: what `tgt-keras tune` writes as the
     best hparams file.
@@ -147,6 +149,8 @@ class ExperimentHyperModel(TGTHyperModel):
     def build_distiller(self, values: Mapping[str, float | int]) -> TGTDistiller:
         from tgt_keras.experiments.train import build_distiller
 
+        # As `run_experiment` does: every trial's student starts from the same seeded weights.
+        keras.utils.set_random_seed(self.config.seed)
         return build_distiller(self.config_for(values), self.labeler, self.generator,
                                self.input_format, self.steps_per_epoch, self.strategy,
                                metrics=(BalancedAccuracy(self.config.num_classes), "accuracy"))

@@ -21,7 +21,6 @@ import csv
 import io
 import json
 import logging
-import shutil
 import time
 from pathlib import Path
 
@@ -41,6 +40,8 @@ from tgt_keras.experiments.train import (
     build_data,
     build_distiller,
     build_teachers,
+    delete_outputs,
+    differences,
     training_schedule,
     worker_directory,
 )
@@ -114,20 +115,15 @@ def run_tuning(config: ExperimentConfig, output_dir: str | Path, *, tuner: str =
         )
     data = build_data(config, smoke, replicas=replicas)
     if overwrite:
-        for name in TUNE_OUTPUTS:
-            path = out / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
+        delete_outputs(out / name for name in TUNE_OUTPUTS)
     out.mkdir(parents=True, exist_ok=True)
     _write_atomically(out / "tune.yaml", yaml.safe_dump(settings, sort_keys=False))
 
     epochs, data = training_schedule(config, data, smoke, smoke_keeps)
     with strategy.scope():
         labeler, generator = build_teachers(config, smoke)
-        hypermodel = _SeededHyperModel(config, labeler, generator, data.input_format,
-                                       data.steps_per_epoch, space, strategy)
+        hypermodel = ExperimentHyperModel(config, labeler, generator, data.input_format,
+                                         data.steps_per_epoch, space, strategy)
         # The teachers are frozen and no knob changes them: encode and label the real training
         # images once for all trials.
         base = build_distiller(config, labeler, generator, data.input_format,
@@ -174,14 +170,6 @@ def check_request(config: ExperimentConfig, tuner: str, max_trials: int | None,
     return max_trials
 
 
-class _SeededHyperModel(ExperimentHyperModel):
-    """Resets the seed before every trial's student: all trials start from the same weights."""
-
-    def build_distiller(self, values):
-        keras.utils.set_random_seed(self.config.seed)
-        return super().build_distiller(values)
-
-
 def _check_search_directory(out: Path, settings: dict, overwrite: bool) -> None:
     """Refuses a directory holding a search of other settings (see `run_tuning`)."""
     if overwrite:
@@ -196,22 +184,34 @@ def _check_search_directory(out: Path, settings: dict, overwrite: bool) -> None:
                 "--output-dir."
             )
         return
-    before = yaml.safe_load(saved.read_text())
-    now = yaml.safe_load(yaml.safe_dump(settings))  # the same types as the saved side
-    if before != now:
-        differing = []
-        for key in now:
-            old, new = (before or {}).get(key), now[key]
-            if isinstance(new, dict) and isinstance(old, dict):
-                differing += [f"{key}.{k}: saved {old.get(k)!r}, now {new.get(k)!r}"
-                              for k in dict.fromkeys([*new, *old]) if old.get(k) != new.get(k)]
-            elif old != new:
-                differing.append(f"{key}: saved {old!r}, now {new!r}")
+    try:
+        before = yaml.safe_load(saved.read_text())
+    except yaml.YAMLError as error:
+        before = error
+    if not isinstance(before, dict):
         raise RunDirectoryError(
-            f"{out} holds a search with other settings ({'; '.join(differing)}), so it cannot "
+            f"{out} holds a search whose {saved.name} cannot be read ({before!r}). Pass "
+            "--overwrite to delete it and search afresh, or choose another --output-dir."
+        )
+    now = yaml.safe_load(yaml.safe_dump(settings))  # the same types as the saved side
+    changes = differences(_flat(before), _flat(now))
+    if changes:
+        raise RunDirectoryError(
+            f"{out} holds a search with other settings ({changes}), so it cannot "
             "be resumed; nothing was changed. Pass --overwrite to delete it and search afresh, "
             "or choose another --output-dir."
         )
+
+
+def _flat(settings: dict) -> dict:
+    """`{"config": {"sigma": 0.5}}` -> `{"config.sigma": 0.5}` (one level)."""
+    flat = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return flat
 
 
 def _report(search, hypermodel: ExperimentHyperModel, config: ExperimentConfig, data,
