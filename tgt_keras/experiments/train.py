@@ -411,13 +411,7 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
     strategy = pick_strategy(tpu)
     out = worker_directory(Path(output_dir), strategy)
     resume = _check_run_directory(out, config, smoke, overwrite)  # changes nothing
-    replicas = strategy.num_replicas_in_sync
-    if config.batch_size % replicas:
-        raise ValueError(
-            f"`batch_size` is the global batch and must be a multiple of the "
-            f"{replicas} replicas of {strategy_name(strategy)}. "
-            f"Received: batch_size={config.batch_size}"
-        )
+    replicas = check_global_batch(config, strategy)
     if overwrite:
         _delete_run_outputs(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -498,6 +492,23 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
     return metrics
 
 
+def check_global_batch(config: ExperimentConfig, strategy) -> int:
+    """Returns the strategy's replicas after checking that `config.batch_size` (the global
+    batch) splits evenly over them.
+
+    Raises:
+        ValueError: naming `batch_size`, the replicas and the strategy.
+    """
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise ValueError(
+            f"`batch_size` is the global batch and must be a multiple of the "
+            f"{replicas} replicas of {strategy_name(strategy)}. "
+            f"Received: batch_size={config.batch_size}"
+        )
+    return replicas
+
+
 def worker_directory(out: Path, strategy) -> Path:
     """Where this process writes: `out` for the chief, `out/workers/<type>_<id>` otherwise.
 
@@ -541,16 +552,7 @@ def _check_run_directory(out: Path, config: ExperimentConfig, smoke: bool,
                 "choose another --output-dir."
             )
         return False
-    text = saved.read_text()
-    try:
-        values = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        values = error
-    if not isinstance(values, dict):
-        raise RunDirectoryError(
-            f"{out} holds an interrupted run whose {saved.name} cannot be read ({values!r}). "
-            "Pass --overwrite to discard it and start fresh, or choose another --output-dir."
-        )
+    text, values = read_saved_settings(saved, "an interrupted run")
     before = {**values, "smoke": text.startswith(SMOKE_HEADER)}
     # Through YAML, as the saved side went: the same types on both sides.
     now = {**yaml.safe_load(yaml.safe_dump(config.to_dict())), "smoke": smoke}
@@ -562,6 +564,22 @@ def _check_run_directory(out: Path, config: ExperimentConfig, smoke: bool,
             "or choose another --output-dir."
         )
     return True
+
+
+def read_saved_settings(saved: Path, what: str) -> tuple[str, dict]:
+    """The text of a saved YAML mapping (a run's config.yaml, a search's tune.yaml) and the
+    mapping; `RunDirectoryError` naming `what` the directory holds when it cannot be read."""
+    text = saved.read_text()
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        values = error
+    if not isinstance(values, dict):
+        raise RunDirectoryError(
+            f"{saved.parent} holds {what} whose {saved.name} cannot be read ({values!r}). "
+            "Pass --overwrite to discard it and start fresh, or choose another --output-dir."
+        )
+    return text, values
 
 
 def differences(before: dict, now: dict) -> str:

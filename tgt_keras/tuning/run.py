@@ -29,7 +29,7 @@ import yaml
 
 from tgt_keras.apps import plots
 from tgt_keras.data.long_tail import balanced_accuracy, per_class_accuracy, shot_accuracies
-from tgt_keras.distribute import pick_strategy, strategy_name
+from tgt_keras.distribute import pick_strategy
 from tgt_keras.experiments.config import ExperimentConfig
 from tgt_keras.experiments.train import (
     SMOKE_HEADER,
@@ -40,8 +40,10 @@ from tgt_keras.experiments.train import (
     build_data,
     build_distiller,
     build_teachers,
+    check_global_batch,
     delete_outputs,
     differences,
+    read_saved_settings,
     training_schedule,
     worker_directory,
 )
@@ -107,12 +109,7 @@ def run_tuning(config: ExperimentConfig, output_dir: str | Path, *, tuner: str =
     settings = {"tuner": tuner, "smoke": smoke, "search_space": space.to_dict(),
                 "config": config.to_dict()}
     _check_search_directory(out, settings, overwrite)  # changes nothing
-    replicas = strategy.num_replicas_in_sync
-    if config.batch_size % replicas:
-        raise ValueError(
-            f"`batch_size` is the global batch and must be a multiple of the {replicas} "
-            f"replicas of {strategy_name(strategy)}. Received: batch_size={config.batch_size}"
-        )
+    replicas = check_global_batch(config, strategy)
     data = build_data(config, smoke, replicas=replicas)
     if overwrite:
         delete_outputs(out / name for name in TUNE_OUTPUTS)
@@ -184,15 +181,7 @@ def _check_search_directory(out: Path, settings: dict, overwrite: bool) -> None:
                 "--output-dir."
             )
         return
-    try:
-        before = yaml.safe_load(saved.read_text())
-    except yaml.YAMLError as error:
-        before = error
-    if not isinstance(before, dict):
-        raise RunDirectoryError(
-            f"{out} holds a search whose {saved.name} cannot be read ({before!r}). Pass "
-            "--overwrite to delete it and search afresh, or choose another --output-dir."
-        )
+    _, before = read_saved_settings(saved, "a search")
     now = yaml.safe_load(yaml.safe_dump(settings))  # the same types as the saved side
     changes = differences(_flat(before), _flat(now))
     if changes:
