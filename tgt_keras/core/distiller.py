@@ -34,6 +34,9 @@ METRIC_NAMES = (
     "dropped_synthetic",
 )
 
+#: How a batch-normalisation student sees the real and the synthetic examples (`batch_statistics`).
+BATCH_STATISTICS = ("joint", "separate")
+
 #: Scale of the exploration objective for a float16 student (see `_exploration_loss_scale`):
 #: each example's backward signal is at most this / temperature, far below float16's maximum.
 EXPLORATION_LOSS_SCALE = 2.0**10
@@ -74,6 +77,20 @@ class TGTDistiller(keras.Model):
     a float16 student so that the latent gradient does not underflow (exploration and the loss
     math are computed in float32). `benchmarks/step_throughput.py` measures the step.
 
+    With `synthetic_loss_weight=0` the step is plain distillation: no exploration, no synthetic
+    batch, one student pass on the real batch (it then equals a `keras.distillation.Distiller`
+    step, batch normalization included; the synthetic metrics stay 0).
+
+    Batch normalization (`batch_statistics`, a choice the paper leaves open): "joint" (default)
+    runs the student once on the real and the synthetic examples together, so batch-norm layers
+    normalise them with the statistics of the mixed batch and their moving statistics (used at
+    inference) follow the mixed data. "separate" runs the student twice, once per batch, so each
+    batch is normalised with its own statistics, and keeps the moving statistics of the real
+    batches only: those of the synthetic pass are restored, as AdvProp (Xie et al., CVPR 2020)
+    keeps adversarial examples out of its main batch norm. Both compute the same loss; for a
+    student without batch normalization they give the same step, "separate" in two calls.
+    `benchmarks/batch_statistics.py` measures both.
+
     Numerical safety: decoded images are clipped to the generator's declared value range;
     non-finite exploration steps are rejected and non-finite synthetic examples dropped (see
     `tgt_keras.core.exploration`, metrics `rejected_steps` and `dropped_synthetic`); a real
@@ -91,10 +108,13 @@ class TGTDistiller(keras.Model):
         real_loss_weight: weight of the cross-entropy on real labels.
         real_distillation_weight: weight of the distillation term on real data (0 disables it
             and saves the labeler's forward pass on real data).
-        synthetic_loss_weight: weight of the distillation term on the synthetic batch.
+        synthetic_loss_weight: weight of the distillation term on the synthetic batch; 0 turns
+            exploration and the synthetic batch off (plain distillation, see above).
         temperature: softmax temperature of the distillation terms and of the disagreement.
         synthetic_per_real: synthetic examples per real example (each real latent is repeated
             this many times before the noise).
+        batch_statistics: "joint" or "separate": how batch-norm layers of the student see the
+            real and the synthetic examples (see above).
         input_format: format of the real images given to `fit` (also the student's input).
             Defaults to the student's input shape with values in [0, 1].
         seed: seed of the exploration noise. The noise of training step `t` on replica `r` is
@@ -125,6 +145,7 @@ class TGTDistiller(keras.Model):
         synthetic_loss_weight: float = 1.0,
         temperature: float = 1.0,
         synthetic_per_real: int = 1,
+        batch_statistics: str = "joint",
         input_format: ImageFormat | None = None,
         seed: int | None = None,
         name: str = "tgt_distiller",
@@ -164,6 +185,12 @@ class TGTDistiller(keras.Model):
         self.synthetic_per_real = _check_number(
             "synthetic_per_real", synthetic_per_real, 1, integer=True
         )
+        if batch_statistics not in BATCH_STATISTICS:
+            raise ValueError(
+                f"`batch_statistics` must be one of {BATCH_STATISTICS}. "
+                f"Received: batch_statistics={batch_statistics!r}"
+            )
+        self.batch_statistics = batch_statistics
         self.seed = seed
 
         self.student = student
@@ -257,18 +284,19 @@ class TGTDistiller(keras.Model):
         x, latents, teacher_real = checks.split_inputs(x)
         x, y = checks.check_batch(x, y, self.input_format, self.labeler.num_classes)
         teacher_real, teacher_real_weight = self._teacher_on_real(x, teacher_real)
-        explored = self.explore_batch(x, latents=latents, measure_after=False)
-        synthetic = convert_images(explored.images, self.generator.output_format,
-                                   self.input_format)
+        explored = synthetic = valid = None
+        if self.synthetic_loss_weight > 0:  # off: plain distillation, nothing to explore
+            explored = self.explore_batch(x, latents=latents, measure_after=False)
+            synthetic = convert_images(explored.images, self.generator.output_format,
+                                       self.input_format)
+            valid = tf.cast(explored.valid, tf.float32)
 
-        num_real = tf.shape(x)[0]
-        valid = tf.cast(explored.valid, tf.float32)
         with tf.GradientTape() as tape:
-            logits = self.student(tf.concat([x, synthetic], axis=0), training=True)
-            student_real, student_synthetic = logits[:num_real], logits[num_real:]
+            student_real, student_synthetic = self._student_logits(x, synthetic)
             losses = self._loss_terms(y, student_real, sample_weight, teacher_real,
-                                      student_synthetic, explored.teacher_logits, valid,
-                                      teacher_real_weight)
+                                      student_synthetic,
+                                      None if explored is None else explored.teacher_logits,
+                                      valid, teacher_real_weight)
             total = losses["total"]
             if self.student.losses:
                 total = total + tf.add_n(self.student.losses)
@@ -284,9 +312,36 @@ class TGTDistiller(keras.Model):
         gradients = tape.gradient(scaled_total, variables)
         self.optimizer.apply(gradients, variables)
 
-        # The disagreement at the explored point, measured on the training forward pass above
-        # (before the update) instead of one more student pass. It equals an inference-mode
-        # pass unless the student has dropout or batch normalization.
+        self._update(
+            loss=total,
+            real_loss=losses["real"],
+            real_distillation_loss=losses["real_distillation"],
+            synthetic_loss=losses["synthetic"],
+        )
+        if explored is not None:
+            self._update_exploration_metrics(explored, student_synthetic, valid)
+        return self._results(self._compiled_metric_results(y, student_real, sample_weight))
+
+    def _student_logits(self, x, synthetic):
+        """The student's training-mode logits on the real and the synthetic batch (None when
+        there is none), in one pass or two (`batch_statistics`)."""
+        if synthetic is None:
+            return self.student(x, training=True), None
+        if self.batch_statistics == "separate":
+            moving = _batch_norm_statistics(self.student)
+            kept = [tf.identity(v) for v in moving]
+            student_synthetic = self.student(synthetic, training=True)
+            for variable, value in zip(moving, kept, strict=True):
+                variable.assign(value)  # the moving statistics follow the real batches only
+            return self.student(x, training=True), student_synthetic
+        num_real = tf.shape(x)[0]
+        logits = self.student(tf.concat([x, synthetic], axis=0), training=True)
+        return logits[:num_real], logits[num_real:]
+
+    def _update_exploration_metrics(self, explored, student_synthetic, valid):
+        # The disagreement at the explored point, measured on the training forward pass (before
+        # the update) instead of one more student pass. It equals an inference-mode pass unless
+        # the student has dropout or batch normalization.
         after = zero_invalid(
             kl_divergence(explored.teacher_logits, tf.stop_gradient(student_synthetic),
                           self.temperature), explored.valid)
@@ -296,10 +351,6 @@ class TGTDistiller(keras.Model):
             tf.float32,
         )
         self._update(
-            loss=total,
-            real_loss=losses["real"],
-            real_distillation_loss=losses["real_distillation"],
-            synthetic_loss=losses["synthetic"],
             rejected_steps=tf.cast(explored.rejected_steps, tf.float32),
             dropped_synthetic=tf.reduce_sum(1.0 - valid),
         )
@@ -310,7 +361,6 @@ class TGTDistiller(keras.Model):
             disagreement_before=before,
             disagreement_after=after,
         )
-        return self._results(self._compiled_metric_results(y, student_real, sample_weight))
 
     def test_step(self, data):
         """Evaluates the student on real data: `loss` is `real_loss_weight * real_loss`."""
@@ -511,6 +561,7 @@ class TGTDistiller(keras.Model):
             "synthetic_loss_weight": self.synthetic_loss_weight,
             "temperature": self.temperature,
             "synthetic_per_real": self.synthetic_per_real,
+            "batch_statistics": self.batch_statistics,
             "input_format": self.input_format.get_config(),
             "seed": self.seed,
         }
@@ -522,3 +573,10 @@ class TGTDistiller(keras.Model):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         config["input_format"] = ImageFormat.from_config(config["input_format"])
         return cls(**config)
+
+
+def _batch_norm_statistics(model: keras.Model) -> list:
+    """The moving statistics (non-trainable variables) of every batch-norm layer in `model`."""
+    return [v for layer in model._flatten_layers(include_self=False)
+            if isinstance(layer, keras.layers.BatchNormalization)
+            for v in layer.non_trainable_variables]

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from tgt_keras.core.distiller import BATCH_STATISTICS
 from tgt_keras.core.exploration import EXPLORATION_MODES
 from tgt_keras.teachers.presets import GENERATOR_PRESETS, LABELER_PRESETS
 
@@ -76,6 +77,8 @@ class ExperimentConfig:
     synthetic_loss_weight: float = 1.0
     temperature: float = 1.0
     synthetic_per_real: int = 1  # synthetic examples per real one (the real:synthetic ratio)
+    # how batch-norm layers of the student see real and synthetic examples (TGTDistiller)
+    batch_statistics: str = "joint"
     # --- run ---
     student_width: int = 16
     momentum: float = 0.9
@@ -93,6 +96,7 @@ class ExperimentConfig:
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_choice("long_tail_shape", self.long_tail_shape, LONG_TAIL_SHAPES)
         _check_choice("exploration", self.exploration, EXPLORATION_MODES)
+        _check_choice("batch_statistics", self.batch_statistics, BATCH_STATISTICS)
         _check_choice("student", self.student, STUDENTS)
         _check_choice("precision", self.precision, PRECISIONS)
         _check_teacher("labeler", self.labeler, tuple(LABELER_PRESETS) + OFFLINE_TEACHERS)

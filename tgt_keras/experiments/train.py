@@ -356,7 +356,8 @@ def build_distiller(config: ExperimentConfig, labeler, generator, input_format: 
             real_distillation_weight=config.real_distillation_weight,
             synthetic_loss_weight=config.synthetic_loss_weight,
             temperature=config.temperature, synthetic_per_real=config.synthetic_per_real,
-            input_format=input_format, seed=config.seed,
+            batch_statistics=config.batch_statistics, input_format=input_format,
+            seed=config.seed,
         )
         distiller.compile(optimizer=build_optimizer(config, steps_per_epoch),
                           metrics=list(metrics), jit_compile=jit_compile_for(strategy))
