@@ -1,7 +1,9 @@
 """The `tgt-keras` command line.
 
     tgt-keras demo [--steps N] [--output-dir DIR] [--seed S] [--methods ...]
-    tgt-keras study sample-size [--hparams FILE] [--sizes 5 10 ...] [--seeds 0 1] [--steps N]
+    tgt-keras study sample-size [--hparams FILE] [--set key=value ...] [--sizes 5 10 ...]
+                                [--seeds 0 1 2] [--eval-every N] [--patience N]
+                                [--min-steps N] [--max-steps N] [--output-dir DIR]
     tgt-keras teachers [--force]
     tgt-keras train --hparams hparams/X.yaml [--set key=value ...] [--smoke] [--output-dir DIR]
                     [--tpu NAME] [--overwrite]
@@ -16,15 +18,25 @@ the same directory with the same settings it resumes the search.
 an interrupted run directory; it exits with status 1 and a message, touching nothing, when the
 run directory holds a finished run (or an interrupted run of another config) and `--overwrite` is
 not given.
+
+A bad request (a missing, unreadable or invalid file, an unknown field, a bad value or type, a
+malformed `--set`, options that do not fit together) prints one line, `tgt-keras <command>:
+error: <where>: <what>`, `<where>` being the file or the `--set` item the value came from, and
+exits with status 2 before anything is written.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
+from pathlib import Path
 
-from tgt_keras.apps.long_tail_demo import METHODS, DemoConfig
+import yaml
+
+from tgt_keras.apps.long_tail_demo import ALL_METHODS, METHODS, DemoConfig
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="Keras epochs the steps are split into (default %(default)s)")
     demo.add_argument("--seed", type=int, default=defaults.seed)
     demo.add_argument("--output-dir", default=defaults.output_dir)
-    demo.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    demo.add_argument("--methods", nargs="+", default=list(METHODS), choices=ALL_METHODS,
+                      help="methods to train (default: %(default)s; KD-cached is KD on the "
+                           "teacher's logits cached once)")
     train = sub.add_parser(
         "train", help="run one experiment of hparams/",
         description="Run one experiment of hparams/ into a run directory. Started again on the "
@@ -102,10 +116,17 @@ def _parser() -> argparse.ArgumentParser:
                             "default: the demo's settings")
     study.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="KEY=VALUE", help="override a field of --hparams (repeatable)")
-    study.add_argument("--sizes", type=int, nargs="+", default=[5, 10, 25, 50, 100, 250],
-                       help="real examples per class (default %(default)s)")
-    study.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    study.add_argument("--steps", type=int, default=300, help="training steps per run")
+    study.add_argument("--sizes", type=int, nargs="+", default=None,
+                       help="real examples per class, increasing (default: the study's "
+                            "DEFAULT_SIZES, 5 10 25 50 100 250)")
+    study.add_argument("--seeds", type=int, nargs="+", default=None,
+                       help="seeds (default: the study's DEFAULT_SEEDS, 0 1 2)")
+    for name, what in [("eval_every", "training steps between validation evaluations"),
+                       ("patience", "evaluations without a new best that stop a run"),
+                       ("min_steps", "steps a run trains at least"),
+                       ("max_steps", "steps a run trains at most")]:
+        study.add_argument(f"--{name.replace('_', '-')}", type=int, default=None,
+                           help=f"{what} (default: PlateauRule's)")
     study.add_argument("--output-dir", default="runs/sample_size")
     teachers = sub.add_parser("teachers", help="train (or load) and report the offline teachers")
     teachers.add_argument("--force", action="store_true", help="retrain even if cached")
@@ -135,79 +156,272 @@ def _log_to_stderr() -> None:
         logger.setLevel(logging.INFO)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "demo":
-        from tgt_keras.apps.long_tail_demo import run_demo
+class _UserError(Exception):
+    """A mistake in the request (a file, a field, an option): one line on stderr, exit status 2."""
 
+
+def _describe(error: Exception) -> str:
+    """`error` as one line (YAML's messages span several)."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.filename}: {error.strerror}" if error.filename else error.strerror
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return (f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: "
+                f"{' '.join(str(error.problem).split())}")
+    if isinstance(error, yaml.YAMLError):
+        return f"invalid YAML: {' '.join(str(error).split())}"
+    return " ".join(str(error).split())
+
+
+def _user_error(where: str | None, error: Exception) -> _UserError:
+    """`error` as a `_UserError` that says where the bad value came from (once: messages of
+    `load_hparams` and `load_search_space` may name their file already)."""
+    message = _describe(error)
+    if not where or message.startswith(where) or f" in {where}." in message:
+        return _UserError(message)
+    return _UserError(f"{where}: {message}")
+
+
+@contextlib.contextmanager
+def _user_errors(where: str | None = None):
+    """Turns the errors of a bad request raised inside into a `_UserError` naming `where`.
+
+    Only around validation: a `ValueError` from training itself stays a traceback.
+    """
+    try:
+        yield
+    except (OSError, yaml.YAMLError, ValueError, TypeError) as error:
+        raise _user_error(where, error) from None
+
+
+def _load_experiment(path: str, overrides: list[str], check=None):
+    """Loads `--hparams` and applies `--set`, saying which of the two holds a bad value.
+
+    The file is validated alone first, then each `--set` item is parsed; a bad value of the
+    result is blamed on the `--set` items that cause it alone, else on all of them. `check(config)`
+    is a command's own requirement (the study's supported settings), raising `ValueError`; it is
+    blamed on the file when the file fails it the same way.
+
+    Returns:
+        `(config, changes)`: the `ExperimentConfig` and the dict of `--set` values.
+    """
+    from tgt_keras.experiments import config_from_dict, load_hparams, parse_overrides
+
+    source = str(Path(path))  # as `load_hparams` names it in its messages
+    with _user_errors(source):
+        base = load_hparams(path)
+    parsed = []
+    for item in overrides:
+        with _user_errors(f"--set {item}"):
+            parsed.append(parse_overrides([item]))
+
+    def attempt(*changes):
+        """`(config, None)`, or `(None, error)` for a bad value."""
+        values = base.to_dict()
+        for change in changes:
+            values.update(change)
+        try:
+            config = config_from_dict(values, source="--set")
+        except (ValueError, TypeError) as error:
+            return None, error
+        try:
+            if check is not None:
+                check(config)
+        except ValueError as error:  # only: a TypeError from `check` is a bug
+            return None, error
+        return config, None
+
+    def fails_alike(error, *changes) -> bool:
+        other = attempt(*changes)[1]
+        return other is not None and str(other) == str(error)
+
+    config, error = attempt(*parsed)
+    if error is None:
+        return config, {key: value for change in parsed for key, value in change.items()}
+    if fails_alike(error):
+        where = source
+    else:
+        culprits = [item for item, change in zip(overrides, parsed, strict=True)
+                    if fails_alike(error, change)] or overrides
+        where = " ".join(f"--set {item}" for item in culprits)
+    raise _user_error(where, error)
+
+
+def _check_at_least(option: str, value, minimum: int) -> None:
+    """Checks an integer option (or each value of a list option) is >= `minimum`."""
+    values = value if isinstance(value, list) else [value]
+    if any(v < minimum for v in values):
+        name = option.removeprefix("--")
+        every = "all " if isinstance(value, list) else ""
+        raise _UserError(f"{option} {' '.join(map(str, values))}: `{name}` must {every}be >= "
+                         f"{minimum}. Received: {name}={value!r}")
+
+
+def _check_directory(path, where: str) -> None:
+    """Refuses a directory that cannot be created: it, or its nearest existing parent, is a
+    file, or is not writable."""
+    existing = Path(path)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise _UserError(f"{where}: {existing} exists and is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise _UserError(f"{where}: {existing} is not writable")
+
+
+def _check_output_dir(args, output) -> None:
+    given = args.output_dir is not None
+    _check_directory(output, f"--output-dir {output}" if given else f"output directory {output}")
+
+
+def _check_teacher_cache() -> None:
+    """The offline teachers' cache must be a directory (it is only read when they are cached,
+    so it need not be writable)."""
+    from tgt_keras.data.fashion_mnist import cache_dir
+
+    root = cache_dir()
+    where = (f"$TGT_KERAS_CACHE={root}" if "TGT_KERAS_CACHE" in os.environ
+             else f"cache directory {root}")
+    if root.exists() and not root.is_dir():
+        raise _UserError(f"{where}: exists and is not a directory")
+
+
+def _uses_offline_teachers(config, smoke: bool) -> bool:
+    from tgt_keras.experiments.config import OFFLINE_TEACHERS
+
+    return not smoke and bool({config.labeler, config.generator} & set(OFFLINE_TEACHERS))
+
+
+def _demo(args) -> int:
+    from tgt_keras.apps.long_tail_demo import run_demo
+
+    with _user_errors(f"--steps {args.steps} --epochs {args.epochs}"):
         config = DemoConfig(steps=args.steps, epochs=args.epochs, seed=args.seed,
                             output_dir=args.output_dir)
-        run_demo(config, methods=tuple(args.methods))
-    elif args.command == "train":
-        from tgt_keras.experiments import load_hparams, parse_overrides
-        from tgt_keras.experiments.train import RunDirectoryError, run_experiment
-
-        _log_to_stderr()
-        config = load_hparams(args.hparams, args.overrides)
-        output = args.output_dir or f"runs/{config.name}{'-smoke' if args.smoke else ''}"
-        try:
-            metrics = run_experiment(config, output, smoke=args.smoke, tpu=args.tpu,
-                                     overwrite=args.overwrite,
-                                     smoke_keeps=tuple(parse_overrides(args.overrides)))
-        except RunDirectoryError as error:
-            print(f"tgt-keras train: error: {error}", file=sys.stderr)
-            return 1
-        print(f"balanced accuracy {metrics['balanced_accuracy']:.3f}; run directory {output}")
-    elif args.command == "tune":
-        from tgt_keras.experiments import load_hparams, parse_overrides
-        from tgt_keras.experiments.train import RunDirectoryError
-        from tgt_keras.tuning.run import check_request, run_tuning, trial_table
-        from tgt_keras.tuning.space import load_search_space
-
-        _log_to_stderr()
-        try:  # a bad file, field, space or budget: a message, no traceback, nothing written
-            config = load_hparams(args.hparams, args.overrides)
-            space = load_search_space(args.space) if args.space else None
-            check_request(config, args.tuner, args.max_trials, args.smoke)
-        except (OSError, TypeError, ValueError) as error:
-            print(f"tgt-keras tune: error: {error}", file=sys.stderr)
-            return 2
-        output = args.output_dir or f"runs/tune/{config.name}{'-smoke' if args.smoke else ''}"
-        try:
-            summary = run_tuning(config, output, tuner=args.tuner, max_trials=args.max_trials,
-                                 search_space=space, smoke=args.smoke, tpu=args.tpu,
-                                 overwrite=args.overwrite,
-                                 smoke_keeps=tuple(parse_overrides(args.overrides)))
-        except RunDirectoryError as error:
-            print(f"tgt-keras tune: error: {error}", file=sys.stderr)
-            return 1
-        print(trial_table(summary["trial_table"]))
-        print(f"best trial {summary['best_trial']}: validation balanced accuracy "
-              f"{summary['best_val_balanced_accuracy']:.3f} (test "
-              f"{summary['best_test_balanced_accuracy']:.3f}); best config {output}/best.yaml")
-    elif args.command == "study":
-        from tgt_keras.apps.sample_size_study import (
-            run_sample_size_study,
-            study_config_from_experiment,
-        )
-
-        config = DemoConfig(steps=args.steps, epochs=1)
-        if args.hparams:
-            from tgt_keras.experiments import load_hparams
-
-            experiment = load_hparams(args.hparams, args.overrides)
-            config = study_config_from_experiment(experiment, args.steps)
-        run_sample_size_study(config, sizes=tuple(args.sizes), seeds=tuple(args.seeds),
-                              output_dir=args.output_dir)
-    elif args.command == "teachers":
-        import json
-
-        from tgt_keras.offline import fashion_mnist_teachers
-
-        teachers = fashion_mnist_teachers(force=args.force)
-        print(json.dumps({k: v for k, v in teachers.report.items() if k != "recipe"}, indent=2))
-        print(f"cached in {teachers.directory}")
+    _check_at_least("--seed", args.seed, 0)
+    _check_output_dir(args, args.output_dir)
+    _check_teacher_cache()
+    run_demo(config, methods=tuple(args.methods))
     return 0
+
+
+def _train(args) -> int:
+    from tgt_keras.experiments.train import RunDirectoryError, run_experiment
+
+    _log_to_stderr()
+    config, changes = _load_experiment(args.hparams, args.overrides)
+    output = args.output_dir or f"runs/{config.name}{'-smoke' if args.smoke else ''}"
+    _check_output_dir(args, output)
+    if _uses_offline_teachers(config, args.smoke):
+        _check_teacher_cache()
+    try:
+        metrics = run_experiment(config, output, smoke=args.smoke, tpu=args.tpu,
+                                 overwrite=args.overwrite, smoke_keeps=tuple(changes))
+    except RunDirectoryError as error:
+        print(f"tgt-keras train: error: {error}", file=sys.stderr)
+        return 1
+    print(f"balanced accuracy {metrics['balanced_accuracy']:.3f}; run directory {output}")
+    return 0
+
+
+def _tune(args) -> int:
+    from tgt_keras.experiments.train import RunDirectoryError
+    from tgt_keras.tuning.run import check_request, run_tuning, trial_table
+    from tgt_keras.tuning.space import load_search_space
+
+    _log_to_stderr()
+    # The config's part of the request (a validation split unless --smoke), with a tuner and
+    # budget that always pass, so that a failure is the file's or --set's.
+    config, changes = _load_experiment(
+        args.hparams, args.overrides, check=lambda c: check_request(c, "random", 1, args.smoke))
+    space = None
+    if args.space:
+        with _user_errors(str(Path(args.space))):
+            space = load_search_space(args.space)
+    options = f"--tuner {args.tuner}" + (
+        f" --max-trials {args.max_trials}" if args.max_trials is not None else "")
+    with _user_errors(options):
+        check_request(config, args.tuner, args.max_trials, args.smoke)
+    output = args.output_dir or f"runs/tune/{config.name}{'-smoke' if args.smoke else ''}"
+    _check_output_dir(args, output)
+    if _uses_offline_teachers(config, args.smoke):
+        _check_teacher_cache()
+    try:
+        summary = run_tuning(config, output, tuner=args.tuner, max_trials=args.max_trials,
+                             search_space=space, smoke=args.smoke, tpu=args.tpu,
+                             overwrite=args.overwrite, smoke_keeps=tuple(changes))
+    except RunDirectoryError as error:
+        print(f"tgt-keras tune: error: {error}", file=sys.stderr)
+        return 1
+    print(trial_table(summary["trial_table"]))
+    print(f"best trial {summary['best_trial']}: validation balanced accuracy "
+          f"{summary['best_val_balanced_accuracy']:.3f} (test "
+          f"{summary['best_test_balanced_accuracy']:.3f}); best config {output}/best.yaml")
+    return 0
+
+
+def _study(args) -> int:
+    from tgt_keras.apps.sample_size_study import (
+        DEFAULT_SEEDS,
+        DEFAULT_SIZES,
+        STUDY_CONFIG,
+        PlateauRule,
+        check_study,
+        run_sample_size_study,
+        study_config_from_experiment,
+    )
+
+    given = {name: getattr(args, name) for name in ("eval_every", "patience", "min_steps",
+                                                    "max_steps")
+             if getattr(args, name) is not None}
+    with _user_errors(" ".join(f"--{k.replace('_', '-')} {v}" for k, v in given.items())):
+        rule = PlateauRule(**given)
+    sizes = DEFAULT_SIZES if args.sizes is None else args.sizes
+    seeds = DEFAULT_SEEDS if args.seeds is None else args.seeds
+    _check_at_least("--sizes", list(sizes), 1)
+    _check_at_least("--seeds", list(seeds), 0)
+    with _user_errors(f"--sizes {' '.join(map(str, sizes))} --seeds "
+                      f"{' '.join(map(str, seeds))}"):
+        check_study(sizes, seeds)
+    config = STUDY_CONFIG
+    if args.hparams:
+        experiment, _ = _load_experiment(args.hparams, args.overrides,
+                                         check=study_config_from_experiment)
+        config = study_config_from_experiment(experiment)
+    elif args.overrides:
+        raise _UserError(f"--set {args.overrides[0]}: --set overrides a field of --hparams, "
+                         "and no --hparams was given")
+    _check_output_dir(args, args.output_dir)
+    _check_teacher_cache()
+    run_sample_size_study(config, sizes=tuple(sizes), seeds=tuple(seeds),
+                          output_dir=args.output_dir, rule=rule)
+    return 0
+
+
+def _teachers(args) -> int:
+    import json
+
+    from tgt_keras.offline import fashion_mnist_teachers
+
+    _check_teacher_cache()
+    teachers = fashion_mnist_teachers(force=args.force)
+    print(json.dumps({k: v for k, v in teachers.report.items() if k != "recipe"}, indent=2))
+    print(f"cached in {teachers.directory}")
+    return 0
+
+
+_COMMANDS = {"demo": _demo, "train": _train, "tune": _tune, "study": _study,
+             "teachers": _teachers}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs a `tgt-keras` command; returns its exit status (2 and one line for a bad request)."""
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except _UserError as error:
+        print(f"tgt-keras {args.command}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

