@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
+from conftest import mirrored_cpus
 
 tfds = pytest.importorskip("tensorflow_datasets")
 
@@ -11,8 +13,9 @@ from tgt_keras.data import (  # noqa: E402
     load_tfds_long_tail,
     long_tail_train_counts,
     shuffled_class_order,
+    tfds_long_tail,
 )
-from tgt_keras.data.tfds_long_tail import read_labels  # noqa: E402
+from tgt_keras.data.tfds_long_tail import read_labels, tfds_long_tail_batches  # noqa: E402
 
 NUM_EXAMPLES = 24
 
@@ -126,9 +129,93 @@ def test_imagenet_lt_uses_its_own_split():
         ({"batch_size": 0}, "`batch_size` must be >= 1"),
         ({"value_range": (1.0, 0.0)}, "`value_range` must be"),
         ({"test_per_class": 0}, "`test_per_class` must be >= 1"),
+        ({"shuffle_buffer": 0}, "`shuffle_buffer` must be an int >= 1"),
+        ({"passes": 0}, "`passes` must be an int >= 1"),
+        ({"start": -1}, "`start` must be an int >= 0"),
     ],
 )
 def test_argument_validation(kwargs, match):
     args = {"image_size": 8, "batch_size": 2, **kwargs}
     with pytest.raises(ValueError, match=match):
         load_tfds_long_tail("imagenet_lt", **args)
+
+
+# The training stream: 24 examples, batches of 10 (so batches span passes), windows of 7.
+STREAM = {"image_size": 4, "batch_size": 10, "seed": 3, "shuffle_buffer": 7}
+
+
+def _batches(ds, count=None):
+    return list((ds if count is None else ds.take(count)).as_numpy_iterator())
+
+
+def _assert_same_batches(got, expected):
+    assert len(got) == len(expected)
+    for (x, y), (x_expected, y_expected) in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(x, x_expected)
+        np.testing.assert_array_equal(y, y_expected)
+
+
+def test_training_stream_is_a_pure_function_of_the_batch_index():
+    # What lets a resumed run start at the batches the interrupted one would have seen.
+    batches_from, _ = tfds_long_tail_batches("imagenet_lt", passes=None, **STREAM)
+    stream = batches_from()
+    first = _batches(stream, 8)  # passes 0, 1, 2 and a third of pass 3
+    _assert_same_batches(_batches(stream, 8), first)  # a second iterator of the same dataset
+    rebuilt, _ = tfds_long_tail_batches("imagenet_lt", passes=None, **STREAM)
+    _assert_same_batches(_batches(rebuilt(), 8), first)
+    # Examples 20..29 (across passes 0 and 1), 50.. (pass 2, window 0), 70.. (pass 2, window 3).
+    for start in (2, 5, 7):
+        _assert_same_batches(_batches(batches_from(start), 8 - start), first[start:])
+    strategy = mirrored_cpus()
+    distributed = iter(strategy.experimental_distribute_dataset(batches_from(2)))
+    for x_expected, y_expected in first[2:4]:
+        x, y = next(distributed)
+        np.testing.assert_array_equal(np.concatenate([np.asarray(v) for v in x.values]),
+                                      x_expected)
+        np.testing.assert_array_equal(np.concatenate([np.asarray(v) for v in y.values]),
+                                      y_expected)
+
+    # Pass k: the examples in file order, each window of 7 permuted, in a new order each pass.
+    labels = read_labels("imagenet_lt", "train")
+    passes = np.concatenate([y for _, y in first])[:72].reshape(3, NUM_EXAMPLES)
+    for one_pass in passes:
+        for window in range(0, NUM_EXAMPLES, 7):
+            np.testing.assert_array_equal(np.sort(one_pass[window:window + 7]),
+                                          np.sort(labels[window:window + 7]))
+    assert not np.array_equal(passes[0], labels)
+    assert not np.array_equal(passes[0], passes[1]) and not np.array_equal(passes[1], passes[2])
+
+
+def test_what_a_start_skips_is_not_decoded_and_skipped_passes_are_not_read(monkeypatch):
+    decoded, read = [], []
+
+    def counted(log, value):
+        log.append(1)
+        return value
+
+    decode_image, records = tf.io.decode_image, tfds_long_tail._records
+
+    def counting_decode_image(contents, **kwargs):
+        contents = tf.py_function(lambda c: counted(decoded, c), [contents], tf.string)
+        return decode_image(tf.ensure_shape(contents, []), **kwargs)
+
+    def counting_records(*args):
+        def count(example):
+            label = tf.py_function(lambda v: counted(read, v), [example["label"]], tf.int64)
+            return {**example, "label": tf.ensure_shape(label, [])}
+
+        return records(*args).map(count)
+
+    monkeypatch.setattr(tf.io, "decode_image", counting_decode_image)
+    monkeypatch.setattr(tfds_long_tail, "_records", counting_records)
+    batches_from, _ = tfds_long_tail_batches("imagenet_lt", passes=3, **STREAM)
+    read.clear()  # the selection read the labels
+    everything = _batches(batches_from())
+    assert (len(read), len(decoded)) == (3 * NUM_EXAMPLES, 3 * NUM_EXAMPLES)
+    assert [len(y) for _, y in everything] == [10] * 7 + [2]
+    for start, skipped in ((5, 50), (7, 70)):
+        read.clear()
+        decoded.clear()
+        _assert_same_batches(_batches(batches_from(start)), everything[start:])
+        # Passes 0 and 1 are not read; pass 2 is read, only the examples from `start` decoded.
+        assert (len(read), len(decoded)) == (NUM_EXAMPLES, 3 * NUM_EXAMPLES - skipped)

@@ -15,6 +15,32 @@ splits, long-tail counts), so configs never carry builder names or counts.
   of the test split) are our stand-in values: the standard protocol's exact numbers are not
   known to us.
 
+Training order and resuming (`tfds_long_tail_batches`): batch `i` is a pure function of `i`
+(given the data and the arguments), whichever iterator reads it, so a resumed run trains on the
+batches of the uninterrupted one. The stream is passes 0, 1, ... over the n selected examples,
+back to back; pass `k` reads the split in file order and cuts the selected examples into windows
+of `shuffle_buffer`, each permuted by `tf.random.experimental.stateless_shuffle` keyed by
+`(seed, k, window)`. Starting at batch `start` is index arithmetic: the passes before it are not
+read, the records of its pass before its window are read and parsed but not kept, and images are
+decoded after the skip, so none before `start` is.
+
+The trade-off: the permutation is window-limited, not uniform over the pass. A uniform per-pass
+permutation needs random access or all the encoded images at hand. TFDS prepares these datasets
+as TFRecord files, read in sequence; it offers random access (`tfds.data_source`) only for
+ArrayRecord files, which `download_and_prepare()` does not write by default (and ImageNet-LT's
+manual download makes re-preparing it costly); holding ImageNet-LT's encoded images takes about
+13 GB. So the windows keep their file order from pass to pass, an example moves fewer than
+`shuffle_buffer` places within its pass, and the examples that share a window share it in every
+pass (in a new order each time). What keeps this close to a full shuffle is that TFDS writes a
+split's records in an order shuffled by a hash of their keys (none of these three builders turns
+that off), so a window is a class-mixed sample of the split, not a run of one class.
+`shuffle_buffer >= n` gives a uniform permutation per pass. Memory: two to three windows of
+encoded images (the one read out, the next one, a copy while it is permuted); ImageNet JPEGs
+average about 110 kB, so 2.2-3.3 GB at the default 10,000. Under a multi-worker strategy every
+worker reads and decodes the whole stream and keeps its share of each batch
+(`AutoShardPolicy.DATA`): sharding by file would give each worker other file positions than the
+ones the selection is indexed by.
+
 Nothing here downloads in tests: use `tfds.testing.mock_data(num_examples=...)`. On real data,
 `tfds.load` needs the prepared dataset in `data_dir` (download it once with `tfds.builder(...)
 .download_and_prepare()` on a machine with internet access).
@@ -125,6 +151,20 @@ def long_tail_train_counts(name: str, *, seed: int = 0, class_order=None) -> np.
     return counts_by_class(counts, class_order)
 
 
+def _records(builder: str, split: str, data_dir: str | None):
+    """The split's records in file order, images left encoded: the one reader of the module, so
+    record `i` of the training stream is label `i` of `read_labels`."""
+    import tensorflow_datasets as tfds
+
+    return tfds.load(
+        builder,
+        split=split,
+        data_dir=data_dir,
+        shuffle_files=False,
+        decoders={"image": tfds.decode.SkipDecoding()},
+    )
+
+
 def read_labels(builder: str, split: str, data_dir: str | None = None) -> np.ndarray:
     """All labels of a TFDS split, in file order, as int64 `[N]`.
 
@@ -132,15 +172,7 @@ def read_labels(builder: str, split: str, data_dir: str | None = None) -> np.nda
     data it reads every record (Places365-small train: 1.8M records, about 25 GB; ImageNet-LT
     train: 116k records) and takes minutes. Cache the result when you call it often.
     """
-    import tensorflow_datasets as tfds
-
-    ds = tfds.load(
-        builder,
-        split=split,
-        data_dir=data_dir,
-        shuffle_files=False,
-        decoders={"image": tfds.decode.SkipDecoding()},
-    )
+    ds = _records(builder, split, data_dir)
     return np.fromiter(ds.map(lambda ex: ex["label"]).as_numpy_iterator(), np.int64)
 
 
@@ -159,7 +191,48 @@ def _image_size(image_size) -> tuple[int, int]:
     return size
 
 
-def load_tfds_long_tail(
+def _check_min(name: str, value, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}")
+
+
+def _encoded_stream(records, rank: np.ndarray, *, seed: int, window: int, shuffle: bool,
+                    passes: int | None, first: int):
+    """Encoded `(image, label)` of the stream from its position `first` on (see the module
+    docstring); `rank[i]` is record `i`'s place among the selected records in file order, -1
+    if it is not selected."""
+    import tensorflow as tf
+
+    n = int(rank.max()) + 1
+    first_pass, first_in_pass = divmod(first, n)
+    window = min(window, n) if shuffle else 1
+    rank = tf.constant(rank, tf.int64)
+    seed = tf.constant(seed, tf.int64)
+
+    def permute(k, j, image, label):
+        key = tf.random.experimental.stateless_fold_in(tf.stack([seed, k]), j)
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(tf.shape(label, out_type=tf.int64)[0]), seed=key)
+        return tf.gather(image, order), tf.gather(label, order)
+
+    def one_pass(k):
+        begin = tf.where(k == first_pass, tf.constant(first_in_pass, tf.int64), 0)
+        # The first kept record starts `begin`'s window: earlier records are read, not kept.
+        kept_from = begin // window * window
+        ds = records.enumerate().filter(lambda i, ex: tf.gather(rank, i) >= kept_from)
+        ds = ds.map(lambda i, ex: (ex["image"], ex["label"]))
+        if shuffle:
+            ds = ds.batch(window).enumerate(kept_from // window)
+            # prefetch: the next window is read while this one is read out, not after it.
+            ds = ds.map(lambda j, ex: permute(k, j, *ex)).prefetch(1).unbatch()
+        return ds.skip(begin - kept_from)  # before decoding: what is skipped is not decoded
+
+    if passes is None:
+        return tf.data.Dataset.counter(first_pass).flat_map(one_pass)
+    return tf.data.Dataset.range(first_pass, passes).flat_map(one_pass)
+
+
+def tfds_long_tail_batches(
     name: str,
     split: str = "train",
     *,
@@ -173,8 +246,14 @@ def load_tfds_long_tail(
     class_order=None,
     test_per_class: int | None = None,
     shuffle_buffer: int = 10_000,
+    passes: int | None = 1,
 ):
-    """A batched `tf.data.Dataset` of one long-tail benchmark split, plus its per-class counts.
+    """The batches of one long-tail benchmark split from any batch on, plus its per-class counts.
+
+    Batch `i` is a pure function of `i` and the arguments: pass `k` over the selected examples is
+    in file order, cut into windows of `shuffle_buffer` examples that are each permuted by a
+    stateless shuffle keyed by `(seed, k, window)` (see the module docstring for why windows),
+    and the passes follow each other without a gap, so a batch can span two passes.
 
     Args:
         name: "imagenet_lt", "places_lt" or "sun_lt" (or the TFDS builder names
@@ -192,24 +271,33 @@ def load_tfds_long_tail(
         class_order: permutation of the class ids deciding which classes get the largest
             Pareto counts (see `shuffled_class_order`); only used without `train_counts`.
         test_per_class: cap per class of the test set, overriding the registry's.
-        shuffle_buffer: largest shuffle buffer.
+        shuffle_buffer: examples per shuffle window: an example moves fewer places than this
+            from its file-order position within a pass, and two to three windows of encoded
+            images are held in memory (see the module docstring).
+        passes: passes over the examples (None: endless, for training). Endless batches all
+            have `batch_size` examples; otherwise the last one may be smaller.
 
     Returns:
-        `(dataset, counts)`: batches of `(image float32 [B, H, W, 3], label int64 [B])` and the
-        int64 per-class counts `[num_classes]` of the examples the dataset holds.
+        `(batches_from, counts)`: `batches_from(start=0)` builds the `tf.data.Dataset` of the
+        batches `start, start + 1, ...` of `(image float32 [B, H, W, 3], label int64 [B])`
+        without decoding an image of the skipped ones (whole skipped passes are not read; in
+        the pass `start` falls in, the records before its window are read, not kept); `counts`
+        are the int64 per-class counts `[num_classes]` of the examples a pass holds.
 
     Raises:
-        ValueError: for an unknown name or split, a bad `train_counts` or `image_size`, or a
+        ValueError: for an unknown name or split, a bad `train_counts`, `image_size`,
+            `batch_size`, `shuffle_buffer` or `passes`, a selection without examples, or a
             class with fewer examples than requested.
 
-    Cost: the selection needs the split's labels, read once with `read_labels` (see there).
+    Cost: the selection needs the split's labels, read once with `read_labels` (see there);
+    `batches_from` reuses them.
 
     Example:
-    >>> ds, counts = load_tfds_long_tail(  # doctest: +SKIP
-    ...     "places_lt", image_size=64, batch_size=128, data_dir="~/tensorflow_datasets")
+    >>> batches_from, counts = tfds_long_tail_batches(  # doctest: +SKIP
+    ...     "imagenet_lt", image_size=64, batch_size=256, passes=None)
+    >>> resumed = batches_from(10 * 453)  # epoch 10 on, exactly (453 batches an epoch)
     """
     import tensorflow as tf
-    import tensorflow_datasets as tfds
 
     info = get_long_tail_dataset(name)
     if split not in SPLITS:
@@ -227,6 +315,9 @@ def load_tfds_long_tail(
         raise ValueError(
             f"`test_per_class` must be >= 1. Received: test_per_class={test_per_class!r}"
         )
+    _check_min("shuffle_buffer", shuffle_buffer, 1)
+    if passes is not None:
+        _check_min("passes", passes, 1)
     if shuffle is None:
         shuffle = split == "train"
 
@@ -249,25 +340,12 @@ def load_tfds_long_tail(
         )
     else:
         indices = np.flatnonzero(labels >= 0)
+    if len(indices) == 0:
+        raise ValueError(f"The {split!r} selection of {name!r} holds no examples.")
     counts = np.bincount(labels[indices], minlength=info.num_classes).astype(np.int64)
-
-    keep = np.zeros(len(labels), bool)
-    keep[indices] = True
-    keep = tf.constant(keep)
-    # Same file order as `read_labels` (shuffle_files=False), so position i is label i.
-    ds = tfds.load(
-        info.builder,
-        split=tfds_split,
-        data_dir=data_dir,
-        shuffle_files=False,
-        decoders={"image": tfds.decode.SkipDecoding()},
-    )
-    ds = ds.enumerate().filter(lambda i, ex: keep[i]).map(lambda i, ex: (ex["image"], ex["label"]))
-    if shuffle:
-        # Shuffling encoded bytes before decoding keeps the buffer small.
-        ds = ds.shuffle(
-            min(shuffle_buffer, len(indices)) or 1, seed=seed, reshuffle_each_iteration=True
-        )
+    rank = np.full(len(labels), -1, np.int64)
+    rank[np.sort(indices)] = np.arange(len(indices))
+    records = _records(info.builder, tfds_split, data_dir)
 
     def preprocess(encoded, label):
         image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
@@ -275,5 +353,30 @@ def load_tfds_long_tail(
         image = low + tf.clip_by_value(image, 0.0, 255.0) * ((high - low) / 255.0)
         return image, tf.cast(label, tf.int64)
 
-    ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
-    return ds.prefetch(tf.data.AUTOTUNE), counts
+    def batches_from(start: int = 0):
+        _check_min("start", start, 0)
+        ds = _encoded_stream(records, rank, seed=seed, window=shuffle_buffer, shuffle=shuffle,
+                             passes=passes, first=start * batch_size)
+        ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.batch(batch_size, drop_remainder=passes is None).prefetch(tf.data.AUTOTUNE)
+        options = tf.data.Options()
+        # Order is the point: parallel decoding keeps it, and a multi-worker strategy shards
+        # the batches of this one stream rather than giving each worker its own files.
+        options.deterministic = True
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA)
+        return ds.with_options(options)
+
+    return batches_from, counts
+
+
+def load_tfds_long_tail(name: str, split: str = "train", *, start: int = 0, **kwargs):
+    """`(dataset, counts)`: the batches of `tfds_long_tail_batches(name, split, **kwargs)` from
+    batch `start` on, and the per-class counts (one pass unless `passes` says otherwise).
+
+    Example:
+    >>> ds, counts = load_tfds_long_tail(  # doctest: +SKIP
+    ...     "places_lt", image_size=64, batch_size=128, data_dir="~/tensorflow_datasets")
+    """
+    batches_from, counts = tfds_long_tail_batches(name, split, **kwargs)
+    return batches_from(start), counts

@@ -39,6 +39,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -102,6 +103,9 @@ class ExperimentData:
     # One pass, batched (image, label): a class-balanced held-out set for model selection
     # (`tgt-keras tune`), disjoint from `train` and `test`; None where the dataset has none here.
     validation: tf.data.Dataset | None = None
+    # `train` from batch `start` on, skipping without reading or decoding what it skips (the
+    # TFDS datasets, where `train.skip` would decode the skipped images); None: `train.skip`.
+    train_from: Callable[[int], tf.data.Dataset] | None = None
 
 
 def _channels(config: ExperimentConfig) -> int:
@@ -149,8 +153,9 @@ def build_data(config: ExperimentConfig, smoke: bool = False, replicas: int = 1
     endless seeded stream of global batches (`config.batch_size`; `SMOKE_BATCH * replicas` when
     `smoke`) that a resumed run skips into. For `fashion_mnist_lt`, `mnist_lt` and smoke runs
     batch `i` is a pure function of `(seed, i)` (`_from_arrays`), so the resumed run sees the
-    batches of the uninterrupted one; the TFDS datasets reshuffle each pass with a stateful
-    seeded `shuffle`, whose later passes can come out in another order after a resume.
+    batches of the uninterrupted one. The TFDS datasets are such a pure function too, with
+    shuffle windows of `shuffle_buffer` examples (`tfds_long_tail_batches`), and `train_from`
+    starts them at a batch without decoding (or, for whole passes, reading) what comes before.
 
     `validation` (for model selection, never for the reported test metrics): for
     `fashion_mnist_lt` and `mnist_lt`, `VALIDATION_PER_CLASS` images per class of the training
@@ -195,7 +200,7 @@ def build_data(config: ExperimentConfig, smoke: bool = False, replicas: int = 1
         return ExperimentData(_from_arrays(x, y, config, config.batch_size), steps, test,
                               counts, input_format, (x, y, config.batch_size), validation)
 
-    from tgt_keras.data.tfds_long_tail import load_tfds_long_tail
+    from tgt_keras.data.tfds_long_tail import load_tfds_long_tail, tfds_long_tail_batches
 
     counts = None
     if config.long_tail_max_count is not None:
@@ -204,10 +209,12 @@ def build_data(config: ExperimentConfig, smoke: bool = False, replicas: int = 1
                                   seed=config.seed)
     common = {"image_size": size, "batch_size": config.batch_size, "seed": config.seed,
               "data_dir": config.data_dir}
-    train, counts = load_tfds_long_tail(config.dataset, "train", train_counts=counts, **common)
+    train_from, counts = tfds_long_tail_batches(config.dataset, "train", train_counts=counts,
+                                                passes=None, **common)
     test, _ = load_tfds_long_tail(config.dataset, "test", **common)
     steps = config.steps_per_epoch or math.ceil(int(np.sum(counts)) / config.batch_size)
-    return ExperimentData(train.repeat(), steps, test, np.asarray(counts), input_format)
+    return ExperimentData(train_from(0), steps, test, np.asarray(counts), input_format,
+                          train_from=train_from)
 
 
 def _stub_teachers(config: ExperimentConfig, channels: int):
@@ -440,7 +447,11 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
             data, train=_from_arrays(distiller.precompute(x), y, config, batch))
     # A fresh iterator replays the seeded stream from its first batch: skip what the finished
     # epochs consumed (Keras keeps one iterator across the epochs of a `fit`).
-    train = data.train.skip(initial_epoch * data.steps_per_epoch) if initial_epoch else data.train
+    skipped = initial_epoch * data.steps_per_epoch
+    if data.train_from is not None:  # the TFDS datasets: nothing skipped is decoded
+        train = data.train_from(skipped)
+    else:
+        train = data.train.skip(skipped) if skipped else data.train
     start = time.perf_counter()
     distiller.fit(
         train, epochs=epochs, steps_per_epoch=data.steps_per_epoch,
