@@ -4,34 +4,40 @@ The demo (`tgt_keras.apps.long_tail_demo`) compares one-hot, KD and TGT students
 same number of steps. A TGT step costs more than a KD step (it decodes and labels a synthetic
 batch, and TGT-gradient also ascends the disagreement), so equal steps favour TGT. This
 benchmark gives KD the same compute instead, on the same long-tail Fashion-MNIST task, with the
-same teachers, student, data order and loss settings:
+same teachers, student, data order and loss settings, on several seeds:
 
-1. **Step cost.** KD (`keras.distillation.Distiller`, as the demo builds it), TGT-random and
-   TGT-gradient (`TGTDistiller`, trained on `TGTDistiller.precompute`'s cached latents and
-   teacher logits, as `train_student` does) are built in one process, warmed up, then timed in
-   turn for `--rounds` rounds, each a block of `--block-steps` steps of `fit` (the first step of
-   each block, which also fills the shuffle buffer, is not timed). The cost of a TGT step in
-   KD steps is the median TGT block time over the median KD block time.
-2. **Training to a budget.** Each TGT method trains for the demo's `--steps`; KD trains for
-   `round(steps * ratio)` steps, the same compute, and the same KD run is also evaluated at
-   `steps` (the demo's equal-steps comparison). Every run is a fresh, seeded student, as in
-   `train_student`. The balanced / many / medium / few-shot test accuracy is evaluated about
-   `--evaluations` times per run, with the cumulative training wall time at that point
-   (evaluation time excluded; TGT's `precompute` and the first step's tracing included, as in
-   `train_student`).
+1. **Step cost.** Two KD baselines and the TGT methods are built in one process, warmed up,
+   then timed in turn (`tgt_keras.apps.step_cost.demo_step_costs`):
+   - **KD-cached**, the KD a careful user runs: the teacher's logits on the training images
+     are computed once (`TGTDistiller.precompute` with the synthetic term off) and each step
+     only trains the student. It is the unit of compute ("KD-cached steps").
+   - **KD**, `keras.distillation.Distiller` as in the demo, which runs the teacher at every
+     step (the same update as KD-cached, at a higher cost per step).
+   - **TGT-random** and **TGT-gradient** (`TGTDistiller` on `precompute`'s cached latents and
+     teacher logits, as `train_student` trains them).
+   The cost of a step in a baseline's steps is the median block time over the baseline's.
+2. **Training to a budget.** For every seed, each TGT method trains for the demo's `--steps`;
+   each baseline trains for as many steps as the most expensive TGT method's compute allows,
+   `round(steps * ratio)`, and is evaluated at the demo's steps and at every TGT method's
+   budget on the way. Every run is a fresh student seeded as in `train_student`; the seed also
+   draws the long-tail subset, the data order and the exploration noise. The balanced / many /
+   medium / few-shot test accuracy is evaluated about `--evaluations` times per run, with the
+   cumulative training wall time at that point (evaluation time excluded; `precompute` and the
+   first step's tracing included, as in `train_student`).
+3. **Output.** Mean ± std over the seeds of every row, a plot of balanced accuracy against
+   compute and against training seconds, and the JSON with every seed's runs.
 
-Why a measured ratio and not two wall-clock budgets: equal compute here means equal wall-clock
-cost on this machine. This VM's CPU is throttled in bursts (step times come out as multiples of
-about 21 ms), so two runs timed separately are not comparable; step times measured side by
-side, alternating, and reduced to medians are. The training runs' own wall times are reported
-too, but the budget comes from the ratio.
+The budget comes from the ratio, not from two wall-clock budgets, because only step times
+measured side by side are comparable here (see `tgt_keras.apps.step_cost`). The training runs'
+own wall times are reported too.
 
 The settings are our demo defaults (`DemoConfig`), not the paper's (the paper's values are
 unknown).
 
-Run: `python benchmarks/equal_compute.py` (defaults: 1000 TGT steps, 5 rounds of 20 steps);
-`--smoke` for a short end-to-end check; `--out` for the JSON (the PNG and the Markdown table
-are written next to it, the PNG also to TensorBoard under `<out dir>/tensorboard`).
+Run: `python benchmarks/equal_compute.py` (defaults: 1000 TGT steps, seeds 0 1 2, 5 rounds of
+20 steps); `--smoke` for a short end-to-end check; `--out` for the JSON (the PNG and the
+Markdown table are written next to it, the PNG also to TensorBoard under
+`<out dir>/tensorboard`).
 """
 
 from __future__ import annotations
@@ -42,7 +48,6 @@ import json
 import numbers
 import os
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -55,20 +60,27 @@ import tensorflow as tf
 
 from tgt_keras.apps import plots
 from tgt_keras.apps.long_tail_demo import (
+    KD_CACHED,
     METHODS,
     DemoConfig,
-    build_student,
     evaluate_student,
-    make_trainer,
     train_dataset,
 )
-from tgt_keras.core.distiller import TGTDistiller
+from tgt_keras.apps.step_cost import (
+    build_trainer,
+    cost_ratio,
+    demo_step_costs,
+    equal_compute_steps,
+    training_inputs,
+)
 from tgt_keras.data.fashion_mnist import load_fashion_mnist
 from tgt_keras.data.long_tail import long_tail_counts, long_tail_indices
 
 TGT_METHODS = tuple(m for m in METHODS if m.startswith("TGT"))
+#: The KD baselines; the first is the unit of compute.
+BASELINES = (KD_CACHED, "KD")
 DEFAULT_OUT = "runs/benchmarks/equal_compute.json"
-SMOKE = {"steps": 20, "rounds": 2, "block_steps": 5, "evaluations": 2,
+SMOKE = {"steps": 20, "seeds": (0,), "rounds": 2, "block_steps": 5, "evaluations": 2,
          "out": "runs/benchmarks/equal_compute_smoke.json"}
 ACCURACY_KEYS = ("balanced", "many", "medium", "few")
 
@@ -80,42 +92,59 @@ def _check_integer(name: str, value, minimum: int) -> None:
         raise ValueError(f"`{name}` must be >= {minimum}. Received: {name}={value!r}")
 
 
+def _check_names(name: str, values, known) -> tuple[str, ...]:
+    values = tuple(values)
+    if not values or len(set(values)) != len(values) or any(v not in known for v in values):
+        raise ValueError(f"`{name}` must be distinct names from {known}, at least one. "
+                         f"Received: {name}={list(values)}")
+    return values
+
+
 @dataclasses.dataclass(frozen=True)
 class BenchmarkConfig:
     """Settings of the benchmark.
 
-    `steps` and `seed` replace the demo's; `demo` holds the other settings (data, student,
-    losses, exploration), by default the demo's defaults. `demo.steps`, `demo.epochs` and
-    `demo.seed` are not used.
+    `steps` and `seeds` replace the demo's steps and seed; `demo` holds the other settings
+    (data, student, losses, exploration), by default the demo's defaults. `demo.steps`,
+    `demo.epochs` and `demo.seed` are not used.
     """
 
     steps: int = DemoConfig.steps  # TGT's training steps (the demo's)
-    seed: int = DemoConfig.seed
+    seeds: tuple[int, ...] = (0, 1, 2)
     rounds: int = 5  # timing rounds
     block_steps: int = 20  # steps per timed block (the first one is not timed)
     evaluations: int = 10  # evaluation points per training run (about)
     methods: tuple[str, ...] = TGT_METHODS
+    baselines: tuple[str, ...] = BASELINES  # the first is the unit of compute
     out: str = DEFAULT_OUT
     demo: DemoConfig = DemoConfig()
 
     def __post_init__(self):
         _check_integer("steps", self.steps, 1)
-        _check_integer("seed", self.seed, 0)
+        seeds = tuple(self.seeds)
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise ValueError(f"`seeds` must be distinct integers, at least one. "
+                             f"Received: seeds={list(seeds)}")
+        for seed in seeds:
+            _check_integer("seeds", seed, 0)
+        object.__setattr__(self, "seeds", seeds)
         _check_integer("rounds", self.rounds, 1)
         _check_integer("block_steps", self.block_steps, 2)
         _check_integer("evaluations", self.evaluations, 1)
-        methods = tuple(self.methods)
-        distinct = len(set(methods)) == len(methods)
-        if not methods or not distinct or any(m not in TGT_METHODS for m in methods):
-            raise ValueError(f"`methods` must be distinct names from {TGT_METHODS}, at least "
-                             f"one. Received: methods={list(methods)}")
-        object.__setattr__(self, "methods", methods)
+        object.__setattr__(self, "methods", _check_names("methods", self.methods, TGT_METHODS))
+        object.__setattr__(self, "baselines",
+                           _check_names("baselines", self.baselines, BASELINES))
         if not isinstance(self.demo, DemoConfig):
             raise ValueError(f"`demo` must be a DemoConfig. Received: demo={self.demo!r}")
 
-    def demo_config(self) -> DemoConfig:
-        """The demo settings the trainers are built with (this benchmark's steps and seed)."""
-        return dataclasses.replace(self.demo, steps=self.steps, epochs=1, seed=self.seed)
+    @property
+    def unit(self) -> str:
+        """The baseline whose step is the unit of compute."""
+        return self.baselines[0]
+
+    def demo_config(self, seed: int) -> DemoConfig:
+        """The demo settings the trainers of `seed` are built with (this benchmark's steps)."""
+        return dataclasses.replace(self.demo, steps=self.steps, epochs=1, seed=seed)
 
 
 class LongTailData(NamedTuple):
@@ -138,86 +167,30 @@ def load_data(demo: DemoConfig) -> LongTailData:
                         (x_test.astype("float32") / 255.0)[..., None], y_test, counts)
 
 
-def build_trainer(method: str, teachers, demo: DemoConfig):
-    """A fresh seeded student and its trainer, exactly as `train_student` builds them."""
-    keras.utils.set_random_seed(demo.seed)
-    return make_trainer(method, build_student(demo.student_width), teachers, demo)
-
-
-def training_inputs(trainer, x: np.ndarray):
-    """What `train_student` fits on: the images for KD, `precompute`'s dict for TGT."""
-    return trainer.precompute(x) if isinstance(trainer, TGTDistiller) else x
-
-
 # --- 1. step cost ---------------------------------------------------------------------------
-
-
-class _BatchClock(keras.callbacks.Callback):
-    """Records the time at the end of every training step."""
-
-    def __init__(self):
-        super().__init__()
-        self.times: list[float] = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.times.append(time.perf_counter())
-
-
-class BlockTimer:
-    """One method's trainer on a repeated dataset; times blocks of `fit` steps."""
-
-    def __init__(self, method: str, teachers, data: LongTailData, demo: DemoConfig):
-        self.trainer = build_trainer(method, teachers, demo)
-        inputs = training_inputs(self.trainer, data.x_train)
-        self.dataset = train_dataset(inputs, data.y_train, demo)
-
-    def __call__(self, steps: int) -> float:
-        """Seconds of the last `steps - 1` steps of a `steps`-step `fit`."""
-        clock = _BatchClock()
-        self.trainer.fit(self.dataset, steps_per_epoch=steps, epochs=1, verbose=0,
-                         shuffle=False, callbacks=[clock])
-        return clock.times[-1] - clock.times[0]
-
-
-def ratios_from_blocks(block_seconds: dict[str, list[float]]) -> dict[str, float]:
-    """Median block time of each TGT method over KD's (the cost of a step in KD steps)."""
-    kd = statistics.median(block_seconds["KD"])
-    return {m: statistics.median(v) / kd for m, v in block_seconds.items() if m != "KD"}
 
 
 def measure_step_costs(teachers, data: LongTailData, config: BenchmarkConfig,
                        log: Callable[[str], None] = print) -> dict:
-    """Times KD and each TGT method side by side, alternating, and returns their step costs.
+    """Times the baselines and the TGT methods side by side (on the first seed's data).
 
     Returns:
-        `{"block_steps", "timed_steps_per_block", "rounds", "order": [[method, ...] per
-        round], "block_seconds": {method: [seconds per round]}, "median_step_seconds":
-        {method: s}, "ratios": {tgt method: median TGT block / median KD block}}`.
+        `demo_step_costs`'s dict plus `"ratios"`: `{baseline: {method: cost of a method step
+        in baseline steps}}` for every TGT method and baseline (a baseline's own is 1).
     """
-    demo = config.demo_config()
-    methods = ("KD", *config.methods)
-    timers = {m: BlockTimer(m, teachers, data, demo) for m in methods}
-    for m in methods:  # warm-up: traces and compiles the train functions
-        timers[m](config.block_steps)
-    blocks: dict[str, list[float]] = {m: [] for m in methods}
-    orders = []
-    timed = config.block_steps - 1
-    for r in range(config.rounds):
-        order = methods[r % len(methods):] + methods[:r % len(methods)]
-        orders.append(list(order))
-        for m in order:
-            blocks[m].append(timers[m](config.block_steps))
-        log(f"timing round {r + 1}/{config.rounds}: " + ", ".join(
-            f"{m} {1000 * blocks[m][-1] / timed:.1f} ms/step" for m in methods))
-    return {
-        "block_steps": config.block_steps,
-        "timed_steps_per_block": timed,
-        "rounds": config.rounds,
-        "order": orders,
-        "block_seconds": blocks,
-        "median_step_seconds": {m: statistics.median(v) / timed for m, v in blocks.items()},
-        "ratios": ratios_from_blocks(blocks),
-    }
+    methods = (*config.baselines, *config.methods)
+    costs = demo_step_costs(methods, teachers, data.x_train, data.y_train,
+                            config.demo_config(config.seeds[0]), rounds=config.rounds,
+                            block_steps=config.block_steps, log=log)
+    costs["ratios"] = {b: {m: cost_ratio(costs, m, b) for m in methods}
+                       for b in config.baselines}
+    return costs
+
+
+def budgets_for(steps: int, ratios: dict, config: BenchmarkConfig) -> dict[str, dict[str, int]]:
+    """`{baseline: {TGT method: baseline steps of the same compute as `steps` TGT steps}}`."""
+    return {b: {m: equal_compute_steps(steps, ratios[b][m]) for m in config.methods}
+            for b in config.baselines}
 
 
 # --- 2. training to a budget ----------------------------------------------------------------
@@ -257,8 +230,9 @@ class EvaluationPoints(keras.callbacks.Callback):
         result = self.evaluate(self.student)
         self._evaluation_seconds += time.perf_counter() - now
         self.points.append({"step": self._step, "seconds": seconds, **result})
-        self.log(f"  {self.label}: step {self._step}/{self.total}, {seconds:.1f} s training, "
-                 f"balanced accuracy {result['balanced']:.3f}")
+        if self._step == self.total or len(self.points) % 5 == 0:
+            self.log(f"  {self.label}: step {self._step}/{self.total}, {seconds:.1f} s "
+                     f"training, balanced accuracy {result['balanced']:.3f}")
 
 
 def train_with_evaluations(method: str, total_steps: int, at_steps: Sequence[int], teachers,
@@ -277,35 +251,31 @@ def train_with_evaluations(method: str, total_steps: int, at_steps: Sequence[int
         return evaluate_student(model, data.x_test, data.y_test, data.counts)
 
     start = time.perf_counter()
-    inputs = training_inputs(trainer, data.x_train)  # TGT's caching counts as training time
+    inputs = training_inputs(trainer, data.x_train)  # caching counts as training time
     points = EvaluationPoints(student, at_steps, evaluate, start, method, log)
     trainer.fit(train_dataset(inputs, data.y_train, demo), steps_per_epoch=total_steps,
                 epochs=1, verbose=0, shuffle=False, callbacks=[points])
     return points.points
 
 
-def kd_budgets(steps: int, ratios: dict[str, float]) -> dict[str, int]:
-    """KD steps of the same compute as `steps` steps of each TGT method."""
-    return {m: max(1, round(steps * ratio)) for m, ratio in ratios.items()}
-
-
-def train_all(teachers, data: LongTailData, config: BenchmarkConfig, budgets: dict[str, int],
-              log: Callable[[str], None] = print) -> dict:
-    """The KD run (to the largest budget) and one run per TGT method (to `steps`)."""
-    demo = config.demo_config()
-    kd_total = max(config.steps, *budgets.values())
+def train_seed(teachers, data: LongTailData, config: BenchmarkConfig, seed: int,
+               budgets: dict[str, dict[str, int]], log: Callable[[str], None] = print) -> dict:
+    """One seed's runs: each baseline to its largest budget, each TGT method to `steps`."""
+    demo = config.demo_config(seed)
     runs = {}
-    log(f"\n=== KD: {kd_total} steps (evaluated at {config.steps} and at each TGT budget) ===")
-    kd_at = evaluation_steps(kd_total, config.evaluations, [config.steps, *budgets.values()])
-    runs["KD"] = {"steps": kd_total,
-                  "points": train_with_evaluations("KD", kd_total, kd_at, teachers, data, demo,
-                                                   log)}
+    for baseline in config.baselines:
+        total = max(config.steps, *budgets[baseline].values())
+        log(f"\n=== seed {seed}, {baseline}: {total} steps (evaluated at {config.steps} and at "
+            "each TGT budget) ===")
+        at = evaluation_steps(total, config.evaluations,
+                              [config.steps, *budgets[baseline].values()])
+        runs[baseline] = {"steps": total, "points": train_with_evaluations(
+            baseline, total, at, teachers, data, demo, log)}
     for method in config.methods:
-        log(f"\n=== {method}: {config.steps} steps ===")
+        log(f"\n=== seed {seed}, {method}: {config.steps} steps ===")
         at = evaluation_steps(config.steps, config.evaluations)
-        runs[method] = {"steps": config.steps,
-                        "points": train_with_evaluations(method, config.steps, at, teachers,
-                                                         data, demo, log)}
+        runs[method] = {"steps": config.steps, "points": train_with_evaluations(
+            method, config.steps, at, teachers, data, demo, log)}
     return runs
 
 
@@ -316,71 +286,105 @@ def _point_at(points: list[dict], step: int) -> dict:
     return next(p for p in points if p["step"] == step)
 
 
-def table_rows(runs: dict, steps: int, budgets: dict[str, int], ratios: dict[str, float]
-               ) -> list[dict]:
-    """KD at the demo's steps, then per TGT method: KD at its compute, the method itself."""
+def seed_rows(runs: dict, config: BenchmarkConfig, budgets: dict, ratios: dict) -> list[dict]:
+    """One seed's rows: each baseline at the demo's steps, then per TGT method each baseline
+    at its compute and the method itself. `step_cost` and `compute` are in unit steps."""
+    unit = ratios[config.unit]
 
-    def row(name, run, step, cost):
+    def row(name, run, step):
         point = _point_at(runs[run]["points"], step)
-        return {"method": name, "steps": step, "step_cost": cost, "compute": step * cost,
-                "seconds": point["seconds"], **{k: point[k] for k in ACCURACY_KEYS}}
+        return {"method": name, "steps": step, "step_cost": unit[run],
+                "compute": step * unit[run], "seconds": point["seconds"],
+                **{k: point[k] for k in ACCURACY_KEYS}}
 
-    rows = [row("KD (demo's steps)", "KD", steps, 1.0)]
-    for method, budget in budgets.items():
-        rows.append(row(f"KD (compute of {method})", "KD", budget, 1.0))
-        rows.append(row(method, method, steps, ratios[method]))
+    rows = [row(f"{b} (demo's steps)", b, config.steps) for b in config.baselines]
+    for method in config.methods:
+        rows += [row(f"{b} (compute of {method})", b, budgets[b][method])
+                 for b in config.baselines]
+        rows.append(row(method, method, config.steps))
     return rows
 
 
-def format_table(rows: list[dict]) -> str:
-    """The Markdown results table."""
-    lines = ["| method | steps | step-cost (KD steps) | compute (KD steps) | train seconds | "
-             "balanced | many | medium | few |", "|---|---|---|---|---|---|---|---|---|"]
+def mean_rows(per_seed: list[list[dict]]) -> list[dict]:
+    """Mean and population std over the seeds of each row's seconds and accuracies."""
+    rows = []
+    for same in zip(*per_seed, strict=True):
+        row = {k: same[0][k] for k in ("method", "steps", "step_cost", "compute")}
+        for key in ("seconds", *ACCURACY_KEYS):
+            values = np.array([r[key] for r in same], float)
+            row[key], row[f"{key}_std"] = float(values.mean()), float(values.std())
+        rows.append(row)
+    return rows
+
+
+def format_table(rows: list[dict], unit: str, seeds: int) -> str:
+    """The Markdown results table (mean ± std over `seeds` seeds)."""
+    lines = [f"| method | steps | step cost ({unit} steps) | compute ({unit} steps) | "
+             f"train seconds | balanced | many | medium | few |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        accuracies = " | ".join(
+            f"{r[k]:.3f} ± {r[k + '_std']:.3f}" if seeds > 1 else f"{r[k]:.3f}"
+            for k in ACCURACY_KEYS)
         lines.append(f"| {r['method']} | {r['steps']} | {r['step_cost']:.2f} | "
-                     f"{r['compute']:.0f} | {r['seconds']:.1f} | {r['balanced']:.3f} | "
-                     f"{r['many']:.3f} | {r['medium']:.3f} | {r['few']:.3f} |")
+                     f"{r['compute']:.0f} | {r['seconds']:.1f} | {accuracies} |")
     return "\n".join(lines)
 
 
-def format_ratios(step_costs: dict) -> str:
-    """One line: the median step times and the measured step-cost ratios."""
+def format_ratios(step_costs: dict, unit: str) -> str:
+    """One line: the median step times and the step costs in `unit` steps."""
     median = step_costs["median_step_seconds"]
-    parts = [f"KD {1000 * median['KD']:.1f} ms"] + [
-        f"{m} {1000 * median[m]:.1f} ms = {ratio:.2f} KD steps"
-        for m, ratio in step_costs["ratios"].items()]
+    parts = [f"{m} {1000 * s:.1f} ms" + ("" if m == unit else
+                                          f" = {step_costs['ratios'][unit][m]:.2f} {unit} steps")
+             for m, s in median.items()]
     return (f"Step cost, measured side by side (median of {step_costs['rounds']} alternating "
             f"blocks of {step_costs['timed_steps_per_block']} timed steps): " + "; ".join(parts))
 
 
-def plot_curves(runs: dict, ratios: dict[str, float], path: Path) -> bytes:
-    """Balanced accuracy vs training seconds and vs compute in KD steps, one line per method."""
+def mean_curve(runs_by_seed: list[dict], method: str) -> tuple[list[dict], np.ndarray,
+                                                                np.ndarray]:
+    """The evaluation points of `method` (first seed's) and the mean and std over the seeds
+    of the balanced accuracy at each (every seed is evaluated at the same steps)."""
+    points = runs_by_seed[0][method]["points"]
+    balanced = np.array([[p["balanced"] for p in runs[method]["points"]]
+                         for runs in runs_by_seed], float)
+    return points, balanced.mean(0), balanced.std(0)
+
+
+def plot_curves(runs_by_seed: list[dict], ratios: dict, config: BenchmarkConfig,
+                budgets: dict, path: Path) -> bytes:
+    """Mean balanced accuracy (band: ± std over the seeds) against training seconds and against
+    compute in unit steps, one line per method."""
     plt = plots.pyplot()
     figure, (by_time, by_compute) = plt.subplots(1, 2, figsize=(11, 4))
-    for method, run in runs.items():
-        cost = 1.0 if method == "KD" else ratios[method]
-        points = run["points"]
-        balanced = [p["balanced"] for p in points]
-        by_time.plot([p["seconds"] for p in points], balanced, marker="o", markersize=3,
-                     label=method)
-        by_compute.plot([p["step"] * cost for p in points], balanced, marker="o",
-                        markersize=3, label=method)
-    for method in ratios:
-        budget = runs[method]["steps"] * ratios[method]
+    unit = ratios[config.unit]
+    values = []
+    for method in runs_by_seed[0]:
+        points, mean, std = mean_curve(runs_by_seed, method)
+        seconds = np.mean([[p["seconds"] for p in runs[method]["points"]]
+                           for runs in runs_by_seed], 0)
+        compute = np.array([p["step"] * unit[method] for p in points])
+        for axis, x in ((by_time, seconds), (by_compute, compute)):
+            axis.plot(x, mean, marker="o", markersize=3, label=method)
+            axis.fill_between(x, mean - std, mean + std, alpha=0.15)
+        values += list(mean - std) + list(mean + std)
+    for method in config.methods:
+        budget = config.steps * unit[method]
         by_compute.axvline(budget, color="0.6", linestyle=":", linewidth=1)
         by_compute.annotate(f"{method} budget", (budget, 0.02), rotation=90, fontsize=7,
                             color="0.4", ha="right", va="bottom",
                             xycoords=("data", "axes fraction"))
     by_time.set_xlabel("training wall time (s, evaluation excluded)")
-    by_compute.set_xlabel("training compute (KD steps, from the measured step-cost ratio)")
-    values = [p["balanced"] for run in runs.values() for p in run["points"]]
+    by_compute.set_xlabel(f"training compute ({config.unit} steps, from the measured step costs)")
     low = max(0.0, np.floor(20 * np.nanmin(values)) / 20 - 0.05)  # zoomed: the gaps are points
     for axis in (by_time, by_compute):
         axis.set_ylabel("balanced test accuracy")
         axis.set_ylim(low, min(1.0, np.nanmax(values) + 0.05))
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=8, loc="upper left")
-    figure.suptitle("Long-tail Fashion-MNIST: KD vs TGT at equal training compute", fontsize=10)
+        axis.legend(fontsize=8, loc="lower right")
+    seeds = len(runs_by_seed)
+    figure.suptitle("Long-tail Fashion-MNIST: KD vs TGT at equal training compute "
+                    f"(mean ± std over {seeds} seed{'s' if seeds > 1 else ''})", fontsize=10)
     return plots.save_figure(figure, path)
 
 
@@ -397,14 +401,16 @@ def machine() -> dict:
             "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "(unset)")}
 
 
-def write_outputs(results: dict, out: Path) -> dict[str, Path]:
+def write_outputs(results: dict, config: BenchmarkConfig, out: Path) -> dict[str, Path]:
     """The JSON, the Markdown table, the PNG, and the PNG in TensorBoard."""
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = {"json": out, "table": out.with_suffix(".md"), "plot": out.with_suffix(".png"),
              "tensorboard": out.parent / "tensorboard" / out.stem}
     paths["json"].write_text(json.dumps(results, indent=2))
     paths["table"].write_text(results["table"] + "\n\n" + results["ratios_line"] + "\n")
-    png = plot_curves(results["runs"], results["step_costs"]["ratios"], paths["plot"])
+    png = plot_curves([results["runs"][str(s)] for s in config.seeds],
+                      results["step_costs"]["ratios"], config, results["budgets"],
+                      paths["plot"])
     plots.write_png_to_tensorboard(paths["tensorboard"], "balanced_accuracy_vs_compute", png)
     return paths
 
@@ -413,14 +419,16 @@ def write_outputs(results: dict, out: Path) -> dict[str, Path]:
 
 
 def run(config: BenchmarkConfig = BenchmarkConfig(), teachers=None,
-        data: LongTailData | None = None, log: Callable[[str], None] = print) -> dict:
+        data: Callable[[int], LongTailData] | LongTailData | None = None,
+        log: Callable[[str], None] = print) -> dict:
     """Measures the step costs, trains to equal compute, prints the table and writes outputs.
 
     Args:
         config: the benchmark settings.
         teachers: an `OfflineTeachers` (or anything with `.labeler` and `.generator`); by
             default the cached Fashion-MNIST teachers.
-        data: the task; by default long-tail Fashion-MNIST as in the demo.
+        data: the task: a function of the seed, or one `LongTailData` for every seed; by
+            default long-tail Fashion-MNIST as in the demo (the seed draws the subset).
         log: where progress lines go.
 
     Returns:
@@ -432,34 +440,47 @@ def run(config: BenchmarkConfig = BenchmarkConfig(), teachers=None,
 
         teachers = fashion_mnist_teachers()
     if data is None:
-        data = load_data(config.demo_config())
-    log(f"Long-tail training set: {len(data.y_train)} images, per-class counts "
-        f"{np.asarray(data.counts).tolist()}")
-    step_costs = measure_step_costs(teachers, data, config, log)
-    log(format_ratios(step_costs))
-    budgets = kd_budgets(config.steps, step_costs["ratios"])
-    runs = train_all(teachers, data, config, budgets, log)
-    rows = table_rows(runs, config.steps, budgets, step_costs["ratios"])
+        data = lambda seed: load_data(config.demo_config(seed))  # noqa: E731
+    data_for = data if callable(data) else (lambda seed: data)
+    first = data_for(config.seeds[0])
+    log(f"Long-tail training set: {len(first.y_train)} images, per-class counts "
+        f"{np.asarray(first.counts).tolist()}")
+    step_costs = measure_step_costs(teachers, first, config, log)
+    log(format_ratios(step_costs, config.unit))
+    budgets = budgets_for(config.steps, step_costs["ratios"], config)
+    runs, per_seed = {}, []
+    for seed in config.seeds:
+        seed_data = first if seed == config.seeds[0] else data_for(seed)
+        runs[str(seed)] = train_seed(teachers, seed_data, config, seed, budgets, log)
+        per_seed.append(seed_rows(runs[str(seed)], config, budgets, step_costs["ratios"]))
+    rows = mean_rows(per_seed)
     results = {
         "config": dataclasses.asdict(config),
-        "train_counts": np.asarray(data.counts).tolist(),
+        "train_counts": np.asarray(first.counts).tolist(),
         "teachers": getattr(teachers, "report", None),
         "machine": machine(),
         "step_costs": step_costs,
-        "kd_budgets": budgets,
+        "budgets": budgets,
         "runs": runs,
+        "seed_rows": {str(s): r for s, r in zip(config.seeds, per_seed, strict=True)},
         "rows": rows,
-        "table": format_table(rows),
-        "ratios_line": format_ratios(step_costs),
+        "table": format_table(rows, config.unit, len(config.seeds)),
+        "ratios_line": format_ratios(step_costs, config.unit),
     }
     results["seconds"] = time.perf_counter() - start
-    paths = write_outputs(results, Path(config.out))
+    paths = write_outputs(results, config, Path(config.out))
     log("\n" + results["table"] + "\n\n" + results["ratios_line"])
-    for method, budget in budgets.items():
-        gain = rows_by_name(rows)[method]["balanced"] - rows_by_name(rows)[
-            f"KD (compute of {method})"]["balanced"]
-        log(f"{method} - KD at equal compute ({budget} KD steps): {100 * gain:+.1f} points "
-            "balanced accuracy")
+    by_name = rows_by_name(rows)
+    for method in config.methods:
+        for baseline in config.baselines:
+            gains = [rows_by_name(r)[method]["balanced"]
+                     - rows_by_name(r)[f"{baseline} (compute of {method})"]["balanced"]
+                     for r in per_seed]
+            log(f"{method} - {baseline} at equal compute ({budgets[baseline][method]} "
+                f"{baseline} steps): {100 * np.mean(gains):+.1f} ± {100 * np.std(gains):.1f} "
+                f"points balanced accuracy over {len(gains)} seed(s) "
+                f"({by_name[method]['balanced']:.3f} vs "
+                f"{by_name[f'{baseline} (compute of {method})']['balanced']:.3f})")
     log(f"Wrote {paths['json']}, {paths['table']}, {paths['plot']} and TensorBoard logs in "
         f"{paths['tensorboard']} ({results['seconds']:.0f} s)")
     return results
@@ -477,6 +498,8 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchmarkConfig:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, help="TGT training steps (default: the demo's, "
                         f"{BenchmarkConfig.steps})")
+    parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default "
+                        f"{' '.join(map(str, BenchmarkConfig.seeds))})")
     parser.add_argument("--rounds", type=int, help=f"timing rounds (default "
                         f"{BenchmarkConfig.rounds})")
     parser.add_argument("--block-steps", type=int, help="steps per timed block, the first not "
@@ -485,7 +508,8 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchmarkConfig:
                         f"{BenchmarkConfig.evaluations})")
     parser.add_argument("--methods", nargs="+", help=f"TGT methods, from {TGT_METHODS} "
                         "(default: both)")
-    parser.add_argument("--seed", type=int, help=f"seed (default {BenchmarkConfig.seed})")
+    parser.add_argument("--baselines", nargs="+", help=f"KD baselines, from {BASELINES}, the "
+                        "first the unit of compute (default: both)")
     parser.add_argument("--out", help=f"results JSON (default {DEFAULT_OUT}; the .md and .png "
                         "go next to it)")
     parser.add_argument("--smoke", action="store_true", help="a short end-to-end check: "
@@ -493,7 +517,8 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchmarkConfig:
                         + " (explicit options win)")
     args = parser.parse_args(argv)
     settings = dict(SMOKE) if args.smoke else {}
-    for name in ("steps", "rounds", "block_steps", "evaluations", "methods", "seed", "out"):
+    for name in ("steps", "seeds", "rounds", "block_steps", "evaluations", "methods",
+                 "baselines", "out"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
     try:

@@ -55,40 +55,55 @@ def tiny_long_tail_data(equal_compute):
 
 
 def test_equal_compute_smoke_budgets_points_table_and_plot(tmp_path):
-    # One TGT method keeps this under 20 s (each trainer's first step traces for seconds);
-    # the rows of both methods are checked by hand below.
+    # One TGT method and two seeds keep this short (each trainer's first step traces for
+    # seconds); the rows of both methods are checked by hand below.
     equal_compute = load_benchmark("equal_compute")
     out = tmp_path / "equal_compute.json"
     config = equal_compute.BenchmarkConfig(
-        steps=6, rounds=2, block_steps=3, evaluations=2, methods=("TGT-gradient",),
-        out=str(out), demo=DemoConfig(batch_size=8, student_width=2, num_steps=1))
+        steps=6, seeds=(0, 1), rounds=2, block_steps=3, evaluations=2,
+        methods=("TGT-gradient",), out=str(out),
+        demo=DemoConfig(batch_size=8, student_width=2, num_steps=1))
     lines = []
     results = equal_compute.run(config, teachers=tiny_demo_teachers(tmp_path),
                                 data=tiny_long_tail_data(equal_compute), log=lines.append)
 
     saved = json.loads(out.read_text())
     blocks = saved["step_costs"]["block_seconds"]
-    assert set(blocks) == {"KD", "TGT-gradient"}
+    assert set(blocks) == {"KD-cached", "KD", "TGT-gradient"}
     assert all(len(v) == 2 and min(v) > 0 for v in blocks.values())
-    ratio = statistics.median(blocks["TGT-gradient"]) / statistics.median(blocks["KD"])
-    budget = max(1, round(6 * ratio))
-    assert saved["kd_budgets"] == {"TGT-gradient": budget}
+    budgets = {}
+    for baseline in ("KD-cached", "KD"):
+        ratio = statistics.median(blocks["TGT-gradient"]) / statistics.median(blocks[baseline])
+        budgets[baseline] = max(1, round(6 * ratio))
+        assert saved["step_costs"]["ratios"][baseline]["TGT-gradient"] == pytest.approx(ratio)
+    assert saved["budgets"] == {b: {"TGT-gradient": n} for b, n in budgets.items()}
+    assert sorted(saved["runs"]) == ["0", "1"]
+    for runs in saved["runs"].values():
+        for baseline, budget in budgets.items():
+            assert runs[baseline]["steps"] == max(6, budget)
+        assert runs["TGT-gradient"]["steps"] == 6
+        for run in runs.values():
+            steps = [p["step"] for p in run["points"]]
+            seconds = [p["seconds"] for p in run["points"]]
+            assert steps == sorted(set(steps)) and steps[-1] == run["steps"]
+            assert all(b > a for a, b in zip(seconds, seconds[1:], strict=False))
+            assert all(0.0 <= p["balanced"] <= 1.0 for p in run["points"])
+
+    # The table is the mean and std over the seeds of each seed's row.
     rows = {r["method"]: r for r in saved["rows"]}
-    assert rows["KD (compute of TGT-gradient)"]["steps"] == budget
-    assert rows["KD (demo's steps)"]["steps"] == 6 and rows["TGT-gradient"]["steps"] == 6
-    assert rows["TGT-gradient"]["step_cost"] == pytest.approx(ratio)
-    assert saved["runs"]["KD"]["steps"] == max(6, budget)
-
-    for run in saved["runs"].values():
-        steps = [p["step"] for p in run["points"]]
-        seconds = [p["seconds"] for p in run["points"]]
-        assert steps == sorted(set(steps)) and steps[-1] == run["steps"]
-        assert all(b > a for a, b in zip(seconds, seconds[1:], strict=False))
-        assert all(0.0 <= p["balanced"] <= 1.0 for p in run["points"])
-
+    name = "KD-cached (compute of TGT-gradient)"
+    per_seed = [{r["method"]: r for r in saved["seed_rows"][s]}[name]["balanced"]
+                for s in ("0", "1")]
+    assert rows[name]["steps"] == budgets["KD-cached"]
+    assert rows[name]["balanced"] == pytest.approx(np.mean(per_seed))
+    assert rows[name]["balanced_std"] == pytest.approx(np.std(per_seed))
+    assert rows["TGT-gradient"]["step_cost"] == pytest.approx(
+        saved["step_costs"]["ratios"]["KD-cached"]["TGT-gradient"])
     assert table_methods(results["table"]) == [
-        "KD (demo's steps)", "KD (compute of TGT-gradient)", "TGT-gradient"]
-    assert any(f"| TGT-gradient | 6 | {ratio:.2f} |" in line for line in lines)
+        "KD-cached (demo's steps)", "KD (demo's steps)", name,
+        "KD (compute of TGT-gradient)", "TGT-gradient"]
+    assert " ± " in results["table"]
+    assert any(line.startswith("TGT-gradient - KD-cached at equal compute") for line in lines)
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert any((tmp_path / "tensorboard" / "equal_compute").iterdir())
     assert saved["machine"]["cpu_count"] >= 1 and "TF_ENABLE_ONEDNN_OPTS" in saved["machine"]
@@ -102,31 +117,38 @@ def table_methods(table: str) -> list[str]:
 def test_equal_compute_table_rows_for_both_tgt_methods():
     equal_compute = load_benchmark("equal_compute")
 
-    def points(*steps):
-        return [{"step": s, "seconds": s / 10, "balanced": s / 100, "many": 0.0, "medium": 0.0,
-                 "few": 0.0} for s in steps]
+    def points(*steps, offset=0.0):
+        return [{"step": s, "seconds": s / 10, "balanced": s / 100 + offset, "many": 0.0,
+                 "medium": 0.0, "few": 0.0} for s in steps]
 
-    runs = {"KD": {"steps": 25, "points": points(10, 15, 25)},
-            "TGT-random": {"steps": 10, "points": points(5, 10)},
-            "TGT-gradient": {"steps": 10, "points": points(5, 10)}}
-    ratios = {"TGT-random": 1.5, "TGT-gradient": 2.5}
-    budgets = equal_compute.kd_budgets(10, ratios)
-    assert budgets == {"TGT-random": 15, "TGT-gradient": 25}
-    rows = equal_compute.table_rows(runs, 10, budgets, ratios)
-    table = equal_compute.format_table(rows)
+    config = equal_compute.BenchmarkConfig(steps=10, seeds=(0, 1), baselines=("KD-cached",))
+    ratios = {"KD-cached": {"KD-cached": 1.0, "TGT-random": 1.5, "TGT-gradient": 2.5}}
+    budgets = equal_compute.budgets_for(10, ratios, config)
+    assert budgets == {"KD-cached": {"TGT-random": 15, "TGT-gradient": 25}}
+    per_seed = [equal_compute.seed_rows(
+        {"KD-cached": {"steps": 25, "points": points(10, 15, 25, offset=offset)},
+         "TGT-random": {"steps": 10, "points": points(5, 10, offset=offset)},
+         "TGT-gradient": {"steps": 10, "points": points(5, 10, offset=offset)}},
+        config, budgets, ratios) for offset in (0.0, 0.02)]
+    table = equal_compute.format_table(equal_compute.mean_rows(per_seed), "KD-cached", 2)
     assert table_methods(table) == [
-        "KD (demo's steps)", "KD (compute of TGT-random)", "TGT-random",
-        "KD (compute of TGT-gradient)", "TGT-gradient"]
+        "KD-cached (demo's steps)", "KD-cached (compute of TGT-random)", "TGT-random",
+        "KD-cached (compute of TGT-gradient)", "TGT-gradient"]
     assert table.splitlines()[3] == (
-        "| KD (compute of TGT-random) | 15 | 1.00 | 15 | 1.5 | 0.150 | 0.000 | 0.000 | 0.000 |")
-    assert table.splitlines()[6].startswith("| TGT-gradient | 10 | 2.50 | 25 | 1.0 | 0.100 |")
+        "| KD-cached (compute of TGT-random) | 15 | 1.00 | 15 | 1.5 | 0.160 ± 0.010 | "
+        "0.000 ± 0.000 | 0.000 ± 0.000 | 0.000 ± 0.000 |")
+    assert table.splitlines()[6].startswith("| TGT-gradient | 10 | 2.50 | 25 | 1.0 | 0.110 ± ")
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--steps", "0"], "`steps` must be >= 1. Received: steps=0"),
     (["--block-steps", "1"], "`block_steps` must be >= 2. Received: block_steps=1"),
     (["--rounds", "-3"], "`rounds` must be >= 1. Received: rounds=-3"),
+    (["--seeds", "1", "1"], "`seeds` must be distinct integers, at least one. Received: "
+                            "seeds=[1, 1]"),
     (["--methods", "KD"], "`methods` must be distinct names from ('TGT-random', 'TGT-gradient')"),
+    (["--baselines", "TGT-random"], "`baselines` must be distinct names from ('KD-cached', "
+                                    "'KD')"),
 ])
 def test_equal_compute_cli_rejects_bad_arguments(argv, message, capsys):
     equal_compute = load_benchmark("equal_compute")
@@ -144,7 +166,8 @@ def test_equal_compute_config_validation_and_smoke_settings():
         equal_compute.BenchmarkConfig(steps=2.5)
     smoke = equal_compute.parse_args(["--smoke", "--steps", "8"])
     assert smoke.steps == 8 and smoke.rounds == equal_compute.SMOKE["rounds"]
-    assert smoke.demo_config().steps == 8 and smoke.demo_config().epochs == 1
+    assert smoke.seeds == (0,) and smoke.unit == "KD-cached"
+    assert smoke.demo_config(3).steps == 8 and smoke.demo_config(3).seed == 3
     assert equal_compute.evaluation_steps(10, 3, extra=[4, 99]) == [3, 4, 7, 10]
 
 

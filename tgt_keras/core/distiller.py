@@ -391,6 +391,9 @@ class TGTDistiller(keras.Model):
             `{"images": x, "latents": [N, latent_dim], "teacher_logits": [N, num_classes]}`,
             float32 NumPy arrays. Non-finite teacher logits are kept as they are: the step
             gives such an example no real-distillation term, as it does without the cache.
+            With `synthetic_loss_weight=0` nothing is explored, so there are no latents: the
+            cache is the images and the teacher's logits (plain distillation with the
+            teacher's outputs cached once).
 
         Example:
         >>> cached = distiller.precompute(x_train)  # doctest: +SKIP
@@ -402,14 +405,18 @@ class TGTDistiller(keras.Model):
         if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer. "
                              f"Received: batch_size={batch_size!r}")
+        explores = self.synthetic_loss_weight > 0
         latents, logits = [], []
         for start in range(0, len(images), batch_size):
             chunk = tf.constant(images[start:start + batch_size])
-            latents.append(self._encode(chunk).numpy())
+            if explores:
+                latents.append(self._encode(chunk).numpy())
             # Raw logits: the step drops non-finite ones from the real distillation term.
             logits.append(tf.cast(self._label_real(chunk), tf.float32).numpy())
-        return {"images": images, "latents": np.concatenate(latents),
-                "teacher_logits": np.concatenate(logits)}
+        cached = {"images": images, "teacher_logits": np.concatenate(logits)}
+        if explores:
+            cached["latents"] = np.concatenate(latents)
+        return cached
 
     # --- the steps' pieces -----------------------------------------------------------------
 
