@@ -19,13 +19,19 @@ setup(
     python_requires=">=3.11,<3.14",
     packages=find_packages(include=["tgt_keras", "tgt_keras.*"]),
     install_requires=[
-        "tensorflow>=2.21,<2.22",
+        # 2.20 and 2.21: 2.20 is the newest `tensorflow-tpu` on PyPI, 2.21 the newest
+        # `tensorflow`. CI tests both (.ci/run); scripts/setup.sh --tf 2.20 builds the 2.20
+        # environment. Keep SUPPORTED_TF in scripts/setup.sh and scripts/install_keeping_tf.py
+        # in step (tests/test_notebook_runtime.py checks).
+        "tensorflow>=2.20,<2.22",
         "keras>=3.12,<4",
+        # Needs tf-keras, which requires TensorFlow of its own minor version (pip picks it).
         "tensorflow-hub>=0.16.1,<0.17",
         "tensorflow-datasets>=4.9.9,<5",
         # tfds crashes at import time on TF 2.21 without it (see shared docs, offline-data.md).
         "importlib_resources>=6",
-        "tensorflow-text>=2.21,<2.22",
+        # Each tensorflow-text X.Y requires TensorFlow X.Y (pip picks the matching one).
+        "tensorflow-text>=2.20,<2.22",
         "keras-tuner>=1.4.7,<2",
         "numpy>=1.26,<3",
         "tensorboard>=2.20,<3",

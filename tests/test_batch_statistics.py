@@ -10,6 +10,8 @@ from conftest import IMAGE_SHAPE, NUM_CLASSES, clone, mirrored_cpus
 import tgt_keras as tk
 from tgt_keras.core.losses import tgt_loss
 
+pytestmark = pytest.mark.compat  # CI runs these on the oldest supported TF too
+
 
 def bn_student(seed=2):
     """A student with batch normalization (its statistics depend on the whole batch)."""

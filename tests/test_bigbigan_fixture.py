@@ -16,6 +16,8 @@ from tgt_keras import HubGenerator, ImageFormat, KerasLabeler, TGTDistiller
 from tgt_keras.core.losses import kl_divergence
 from tgt_keras.teachers.presets import GENERATOR_PRESETS, generator_preset_kwargs
 
+pytestmark = pytest.mark.compat  # CI runs these on the oldest supported TF too
+
 LATENT = 8
 ENCODE_FORMAT = ImageFormat(16, 16, 3, (-1.0, 1.0))
 DEFAULT_FORMAT = ImageFormat(8, 8, 3, (-1.0, 1.0))

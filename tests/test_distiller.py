@@ -17,6 +17,8 @@ from tgt_keras import (
     TGTDistiller,
 )
 
+pytestmark = pytest.mark.compat  # CI runs these on the oldest supported TF too
+
 
 def batch(n=8, seed=0):
     rng = np.random.default_rng(seed)

@@ -24,6 +24,8 @@ from conftest import make_classifier, make_decoder, make_encoder, mirrored_cpus
 from tgt_keras import KerasGenerator, KerasLabeler, TGTDistiller
 from tgt_keras.distribute import jit_compile_for, pick_strategy, strategy_name
 
+pytestmark = pytest.mark.compat  # CI runs these on the oldest supported TF too
+
 WORKER = Path(__file__).parent / "distributed_worker.py"
 
 

@@ -28,6 +28,7 @@ def digits():
 
 
 @pytest.mark.slow
+@pytest.mark.compat  # the one end-to-end fit CI also runs on the oldest supported TF
 def test_tgt_on_digits_with_fifty_labels(digits):
     (x_train, y_train), (x_test, y_test) = digits
 

@@ -7,6 +7,8 @@ import tensorflow as tf
 
 from tgt_keras.core.exploration import explore
 
+pytestmark = pytest.mark.compat  # CI runs these on the oldest supported TF too
+
 LATENT, PIXELS, CLASSES = 4, 6, 3
 
 

@@ -6,6 +6,8 @@ import tensorflow as tf
 
 from tgt_keras import ImageFormat, convert_images
 
+pytestmark = pytest.mark.compat  # CI runs these on the oldest supported TF too
+
 
 def test_value_range_unit_to_symmetric_exact_values():
     src, dst = ImageFormat(1, 3, 1, (0, 1)), ImageFormat(1, 3, 1, (-1, 1))

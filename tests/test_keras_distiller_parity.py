@@ -5,8 +5,11 @@ This is what lets the demo use Keras's Distiller as the KD reference row.
 
 import keras
 import numpy as np
+import pytest
 
 import tgt_keras as tk
+
+pytestmark = pytest.mark.compat  # CI runs these on the oldest supported TF too
 
 
 def _net(seed):

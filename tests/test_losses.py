@@ -6,6 +6,8 @@ import pytest
 
 from tgt_keras.core.losses import distillation_loss, kl_divergence, label_loss, tgt_loss
 
+pytestmark = pytest.mark.compat  # CI runs these on the oldest supported TF too
+
 TEACHER = np.array(
     [[2.0, 0.0, -1.0], [0.5, 0.5, 3.0], [-2.0, 1.0, 0.0], [0.0, 0.0, 0.0]], "float32"
 )

@@ -1,12 +1,21 @@
-"""The notebooks' runtime helper: mode resolution, its errors, the accelerator, Fashion-MNIST."""
+"""The notebooks' runtime helper: mode resolution, its errors, the accelerator, Fashion-MNIST;
+and their install cell's script, scripts/install_keeping_tf.py (pip is faked)."""
 
+import ast
 import dataclasses
+import importlib.metadata
+import importlib.util
+import json
+import re
 import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import pytest
 import tensorflow as tf
+from packaging.specifiers import SpecifierSet
 
 from tgt_keras.apps import notebook
 from tgt_keras.apps.notebook import MODE_ENV_VAR, Runtime, resolve_mode, runtime
@@ -125,3 +134,156 @@ def test_ensure_fashion_mnist_says_when_the_download_fails(monkeypatch):
     with pytest.raises(FileNotFoundError, match="not found.*Downloading it from .* failed too "
                                                 r"\(OSError: no network\)"):
         notebook.ensure_fashion_mnist()
+
+
+# --- scripts/install_keeping_tf.py: the notebooks' install around the runtime's TensorFlow ------
+
+REPO = Path(__file__).resolve().parent.parent
+INSTALLER_PATH = REPO / "scripts" / "install_keeping_tf.py"
+PIP = [sys.executable, "-m", "pip", "install", "--quiet"]
+
+
+def _load_installer():
+    spec = importlib.util.spec_from_file_location("install_keeping_tf", INSTALLER_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+installer = _load_installer()
+_installed_tensorflow = installer.installed_tensorflow
+
+
+@pytest.fixture
+def pip_calls(monkeypatch):
+    """Records the pip commands instead of running them; answers a dry run with a report."""
+    calls = []
+
+    def fake_run(command, check):
+        calls.append(command)
+        if "--dry-run" in command:
+            report = command[command.index("--report") + 1]
+            Path(report).write_text(json.dumps({"install": [
+                {"metadata": {"name": "tensorflow", "version": "2.20.0"}},
+                {"metadata": {"name": "tensorflow-text", "version": "2.20.1"}},
+                {"metadata": {"name": "tf_keras", "version": "2.20.1"}},
+            ]}))
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(installer.subprocess, "run", fake_run)
+    return calls
+
+
+def _runtime_has(monkeypatch, distributions):
+    """Makes the installer see `distributions` (name -> version) providing `tensorflow`."""
+    monkeypatch.setattr(installer, "installed_tensorflow",
+                        lambda: _installed_tensorflow(distributions))
+
+
+def test_tensorflow_tpu_2_20_is_kept_and_the_rest_comes_around_it(monkeypatch, pip_calls, capsys):
+    _runtime_has(monkeypatch, {"tensorflow-tpu": "2.20.0"})
+    assert installer.main(["PKG"]) == 0
+    assert len(pip_calls) == 3
+    assert pip_calls[0] == [*PIP, "--no-deps", "PKG"]
+    dry_run = pip_calls[1]
+    assert dry_run[:len(PIP) + 2] == [*PIP, "--dry-run", "--report"]
+    requirements = dry_run[len(PIP) + 3:]
+    # The package's own requirements (read from its installed metadata), not its extras', with
+    # the installed build's minor version standing for `tensorflow`.
+    assert "tensorflow==2.20.*" in requirements
+    tensorflow_requirements = [r for r in requirements if re.match(r"tensorflow[<>=!~; ]", r)]
+    assert tensorflow_requirements == ["tensorflow==2.20.*"]
+    assert any(r.startswith("tensorflow-text") for r in requirements)
+    assert not any(r.startswith(("pytest", "ruff")) for r in requirements)
+    # Everything pip would add, but `tensorflow`, without dependencies.
+    assert pip_calls[2] == [*PIP, "--no-deps", "tensorflow-text==2.20.1", "tf_keras==2.20.1"]
+    assert "Keeping the runtime's TensorFlow: tensorflow-tpu 2.20.0." in capsys.readouterr().out
+
+
+def test_tensorflow_2_21_from_the_tensorflow_wheel_is_pinned_in_one_install(monkeypatch,
+                                                                           pip_calls):
+    _runtime_has(monkeypatch, {"tensorflow": "2.21.0"})
+    assert installer.main(["PKG"]) == 0
+    assert pip_calls == [[*PIP, "PKG", "tensorflow==2.21.0"]]
+
+
+def test_without_tensorflow_pip_installs_it_with_the_package(monkeypatch, pip_calls, capsys):
+    _runtime_has(monkeypatch, {})
+    assert installer.main(["PKG"]) == 0
+    assert pip_calls == [[*PIP, "PKG"]]
+    assert "No TensorFlow installed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("distribution, version", [("tensorflow", "2.19.1"),
+                                                   ("tensorflow-tpu", "3.0.0")])
+def test_an_unsupported_tensorflow_stops_before_installing(monkeypatch, pip_calls, capsys,
+                                                           distribution, version):
+    _runtime_has(monkeypatch, {distribution: version})
+    assert installer.main(["PKG"]) == 1
+    assert pip_calls == []
+    message = capsys.readouterr().err
+    assert message.startswith(f"[install] ERROR: tgt_keras supports TensorFlow 2.20 and 2.21; "
+                              f"this runtime has {distribution} {version}. ")
+    assert "nothing was installed" in message
+    assert "pip install 'tensorflow>=2.20,<2.22'" in message
+    with pytest.raises(installer.UnsupportedTensorFlow, match=f"{distribution} {version}"):
+        installer.install_command((distribution, version), "PKG")
+
+
+def test_two_tensorflow_distributions_are_an_error(monkeypatch, pip_calls, capsys):
+    _runtime_has(monkeypatch, {"tensorflow-tpu": "2.20.0", "tensorflow": "2.21.0"})
+    assert installer.main(["PKG"]) == 1
+    assert pip_calls == []
+    assert ("Several TensorFlow distributions are installed: tensorflow 2.21.0, tensorflow-tpu "
+            "2.20.0.") in capsys.readouterr().err
+
+
+def test_a_failing_pip_is_an_exit_status_of_1(monkeypatch, capsys):
+    _runtime_has(monkeypatch, {})
+
+    def failing(command, check):
+        raise subprocess.CalledProcessError(2, command)
+
+    monkeypatch.setattr(installer.subprocess, "run", failing)
+    assert installer.main(["PKG"]) == 1
+    assert "pip failed (exit status 2)" in capsys.readouterr().err
+
+
+def test_installed_tensorflow_finds_this_environments_tensorflow():
+    found = installer.installed_tensorflow()
+    assert found == ("tensorflow", importlib.metadata.version("tensorflow"))
+    assert tf.__version__.startswith(found[1])
+
+
+def test_the_installer_needs_only_the_standard_library():
+    tree = ast.parse(INSTALLER_PATH.read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.level == 0}
+    assert imported <= set(sys.stdlib_module_names), imported - set(sys.stdlib_module_names)
+
+
+def _minors(specifier):
+    return tuple(f"2.{minor}" for minor in range(40) if f"2.{minor}.0" in SpecifierSet(specifier))
+
+
+def test_the_supported_tensorflow_versions_agree_everywhere():
+    requirements = dict(re.findall(r'"(tensorflow|tensorflow-text)([<>=!,.\d]+)"',
+                                   (REPO / "setup.py").read_text()))
+    assert _minors(requirements["tensorflow"]) == installer.SUPPORTED_TF == ("2.20", "2.21")
+    assert _minors(requirements["tensorflow-text"]) == installer.SUPPORTED_TF
+    setup_sh = re.search(r'^SUPPORTED_TF="([^"]+)"$', (REPO / "scripts" / "setup.sh").read_text(),
+                         re.MULTILINE)
+    assert tuple(setup_sh.group(1).split()) == installer.SUPPORTED_TF
+
+
+@pytest.mark.parametrize("name", ["quickstart_tpu", "long_tail_benchmark", "tuning"])
+def test_the_notebooks_install_cell_keeps_the_runtimes_tensorflow(name):
+    notebook_json = json.loads((REPO / "examples" / f"{name}.ipynb").read_text())
+    first_code = next("".join(cell["source"]) for cell in notebook_json["cells"]
+                      if cell["cell_type"] == "code")
+    assert 'if "google.colab" in sys.modules:' in first_code
+    assert "scripts/install_keeping_tf.py" in first_code
+    assert "if _exit_code:" in first_code  # `!` does not stop a notebook when the command fails
+    assert not re.search(r"^\s*[!%]pip", first_code, re.MULTILINE)  # no plain `pip install`

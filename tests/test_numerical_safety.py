@@ -15,6 +15,8 @@ from conftest import IMAGE_SHAPE, clone, make_classifier, make_decoder, make_enc
 from tgt_keras import KerasGenerator, KerasLabeler, TGTDistiller
 from tgt_keras.core.exploration import explore
 
+pytestmark = pytest.mark.compat  # CI runs these on the oldest supported TF too
+
 LATENT, CLASSES = 4, 3
 
 

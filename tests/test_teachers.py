@@ -15,6 +15,8 @@ from tgt_keras import (
     export_hub_generator,
 )
 
+pytestmark = pytest.mark.compat  # CI runs these on the oldest supported TF too
+
 FMT = ImageFormat(8, 8, 1, (-1.0, 1.0))
 
 

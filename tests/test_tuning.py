@@ -23,6 +23,7 @@ from tgt_keras.tuning.space import config_changes, load_search_space
 # --- BalancedAccuracy --------------------------------------------------------------------
 
 
+@pytest.mark.compat
 def test_balanced_accuracy_by_hand():
     metric = BalancedAccuracy(num_classes=3)
     # class 0: 2 of 3 right, class 1: 0 of 1, class 2: no example (left out of the mean).
@@ -34,6 +35,7 @@ def test_balanced_accuracy_by_hand():
     assert float(metric.result()) == 0.0
 
 
+@pytest.mark.compat
 def test_balanced_accuracy_sample_weight_and_numpy_agreement():
     metric = BalancedAccuracy(2)
     metric.update_state([0, 0, 1], [[1, 0], [0, 1], [0, 1]], sample_weight=[3.0, 1.0, 0.0])
@@ -49,6 +51,7 @@ def test_balanced_accuracy_sample_weight_and_numpy_agreement():
         balanced_accuracy(y, scores.argmax(-1), 5), abs=1e-6)
 
 
+@pytest.mark.compat
 def test_balanced_accuracy_config_round_trip_and_bad_classes():
     metric = BalancedAccuracy(4, name="bal")
     again = BalancedAccuracy.from_config(metric.get_config())
@@ -58,6 +61,7 @@ def test_balanced_accuracy_config_round_trip_and_bad_classes():
         BalancedAccuracy(0)
 
 
+@pytest.mark.compat
 def test_balanced_accuracy_of_a_distiller_under_mirrored_strategy(labeler, generator,
                                                                   student_format, tiny_data):
     strategy = mirrored_cpus()
