@@ -381,7 +381,7 @@ def plot_curves(runs_by_seed: list[dict], ratios: dict, config: BenchmarkConfig,
         axis.set_ylabel("balanced test accuracy")
         axis.set_ylim(low, min(1.0, np.nanmax(values) + 0.05))
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=8, loc="lower right")
+        axis.legend(fontsize=8, loc="lower center")
     seeds = len(runs_by_seed)
     figure.suptitle("Long-tail Fashion-MNIST: KD vs TGT at equal training compute "
                     f"(mean ± std over {seeds} seed{'s' if seeds > 1 else ''})", fontsize=10)

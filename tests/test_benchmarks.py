@@ -263,3 +263,35 @@ def test_tuning_overhead_rejects_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--steps", "0"])
     assert "must be an integer >= 1. Received: 0" in capsys.readouterr().err
+
+
+# --- batch_statistics.py --------------------------------------------------------------------
+
+
+def test_batch_statistics_timing_smoke(tmp_path):
+    bench = load_benchmark("batch_statistics")
+    out = tmp_path / "bs.json"
+    results = bench.main(["--smoke", "--no-accuracy", "--rounds", "1", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert set(saved["timing"]["step_ms"]) == {"KD", *bench.TIMED}
+    assert all(len(v) == 1 and v[0] > 0 for v in saved["timing"]["samples_ms"].values())
+    assert "accuracy" not in saved and results["table"] == saved["table"]
+    assert out.with_suffix(".md").read_text().startswith("Step cost, `tiny` configuration")
+
+
+def test_batch_statistics_tables_by_hand():
+    bench = load_benchmark("batch_statistics")
+    ms = {"KD": 10.0, "TGT-random (joint)": 20.0, "TGT-random (separate)": 25.0}
+    summary = {"balanced_accuracy": {"mean": 0.8, "std": 0.01},
+               **{f"{k}_shot_accuracy": {"mean": 0.5, "std": 0.0}
+                  for k in ("many", "medium", "few")},
+               "train_seconds": {"mean": 12.4, "std": 1.0}}
+    table = bench.format_tables({
+        "timing": {"config": "large", "batch_size": 64, "rounds": 5, "block_steps": 2,
+                   "step_ms": ms},
+        "accuracy": {"hparams": "hparams/x.yaml", "student_width": 8, "seeds": [0, 1],
+                     "summary": {"TGT-gradient (joint)": summary}}}).splitlines()
+    assert "| TGT-random (separate) | 25.0 | 2.50 | 1.25 |" in table
+    assert "| TGT-random (joint) | 20.0 | 2.00 | - |" in table
+    assert ("| TGT-gradient (joint) | 0.800 ± 0.010 | 0.500 ± 0.000 | 0.500 ± 0.000 | "
+            "0.500 ± 0.000 | 12 |") in table
