@@ -1,6 +1,9 @@
 """Shared fixtures: seeding, tiny teachers and a tiny student (dims 1-16, tests run in seconds)."""
 
 import os
+import signal
+import subprocess
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -109,3 +112,29 @@ def clone(model):
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def kill_when_ready(command, ready, what: str, *, cwd, timeout: float) -> None:
+    """Starts `command` (TF's own kernels, quiet logs), polls `ready()` until it is true and
+    kills the process with SIGKILL there; fails if the process ends first, `what` does not happen
+    within `timeout` seconds, or it was not SIGKILL that ended it."""
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert process.poll() is None, (
+                f"the run ended (status {process.returncode}) before {what}: "
+                f"{process.stderr.read().decode()[-3000:]}")
+            assert time.monotonic() < deadline, f"{what}: not in time"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=timeout)
+        process.stderr.close()
+    assert process.returncode == -signal.SIGKILL
+

@@ -9,9 +9,6 @@ Run as a script (`python tests/test_tfds_resume.py OUT MARKER`), this file train
 epoch 1) and sleeps until the test kills it: the kill lands at a known step, not at a race.
 """
 
-import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,7 +21,7 @@ import pytest
 tfds = pytest.importorskip("tensorflow_datasets")
 
 sys.path.insert(0, str(Path(__file__).parent))  # for the script run
-from conftest import mirrored_cpus  # noqa: E402  (two logical CPUs, before TF starts)
+from conftest import kill_when_ready, mirrored_cpus  # noqa: E402  (two logical CPUs, before TF starts)
 
 from tgt_keras.experiments import load_hparams  # noqa: E402
 from tgt_keras.experiments import train as train_module  # noqa: E402
@@ -83,25 +80,8 @@ def test_a_killed_tfds_run_resumes_on_the_uninterrupted_batches(tmp_path, caplog
     reference = _run(tmp_path / "reference")
 
     out, marker = tmp_path / "run", tmp_path / "hung"
-    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    process = subprocess.Popen([sys.executable, __file__, str(out), str(marker)], cwd=ROOT,
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + TIMEOUT_S
-        while not marker.exists():
-            assert process.poll() is None, (
-                f"the run ended (status {process.returncode}) before step {HANG_AT_STEP}: "
-                f"{process.stderr.read().decode()[-3000:]}")
-            assert time.monotonic() < deadline, f"step {HANG_AT_STEP} not reached in time"
-            time.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=TIMEOUT_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=TIMEOUT_S)
-        process.stderr.close()
-    assert process.returncode == -signal.SIGKILL
+    kill_when_ready([sys.executable, __file__, str(out), str(marker)], marker.exists,
+                    f"step {HANG_AT_STEP}", cwd=ROOT, timeout=TIMEOUT_S)
     assert not (out / "metrics.json").exists()
 
     with caplog.at_level("INFO", logger="tgt_keras"):

@@ -8,17 +8,15 @@ import csv
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from conftest import mirrored_cpus
+from conftest import kill_when_ready, mirrored_cpus
 
 from tgt_keras import cli
 from tgt_keras.experiments import load_hparams
@@ -119,32 +117,17 @@ def test_global_batch_must_split_over_the_replicas(tmp_path, monkeypatch):
 
 def test_a_killed_run_resumes_where_it_stopped(finished_run, tmp_path, capsys):
     out = tmp_path / "run"
-    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
     metadata = out / "backup" / "training_metadata.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tgt_keras.cli", *RUN, "--output-dir", str(out)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + TIMEOUT_S
-        backed_up = 0
-        while backed_up < 1:
-            assert process.poll() is None, (
-                f"the run ended (status {process.returncode}) before an epoch was backed up "
-                f"and it could be killed: {process.stderr.read().decode()[-2000:]}")
-            assert time.monotonic() < deadline, "no epoch backed up in time"
-            try:
-                backed_up = json.loads(metadata.read_text())["epoch"]
-            except (OSError, ValueError):  # not there yet, or being written
-                pass
-            time.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=TIMEOUT_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=TIMEOUT_S)
-        process.stderr.close()
-    assert process.returncode == -signal.SIGKILL
+
+    def an_epoch_is_backed_up():
+        try:
+            return json.loads(metadata.read_text())["epoch"] >= 1
+        except (OSError, ValueError):  # not there yet, or being written
+            return False
+
+    kill_when_ready([sys.executable, "-m", "tgt_keras.cli", *RUN, "--output-dir", str(out)],
+                    an_epoch_is_backed_up, "an epoch was backed up", cwd=ROOT,
+                    timeout=TIMEOUT_S)
     assert not (out / "metrics.json").exists()
     resumed_from = json.loads(metadata.read_text())["epoch"]
     assert 1 <= resumed_from <= EPOCHS

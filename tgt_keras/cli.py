@@ -286,10 +286,14 @@ def _check_teacher_cache() -> None:
         raise _UserError(f"{where}: exists and is not a directory")
 
 
-def _uses_offline_teachers(config, smoke: bool) -> bool:
+def _check_run_request(args, config, output) -> None:
+    """`train` / `tune`: the output directory can be written, and the offline teachers' cache
+    is a directory when the run uses them."""
     from tgt_keras.experiments.config import OFFLINE_TEACHERS
 
-    return not smoke and bool({config.labeler, config.generator} & set(OFFLINE_TEACHERS))
+    _check_output_dir(args, output)
+    if not args.smoke and {config.labeler, config.generator} & set(OFFLINE_TEACHERS):
+        _check_teacher_cache()
 
 
 def _demo(args) -> int:
@@ -311,9 +315,7 @@ def _train(args) -> int:
     _log_to_stderr()
     config, changes = _load_experiment(args.hparams, args.overrides)
     output = args.output_dir or f"runs/{config.name}{'-smoke' if args.smoke else ''}"
-    _check_output_dir(args, output)
-    if _uses_offline_teachers(config, args.smoke):
-        _check_teacher_cache()
+    _check_run_request(args, config, output)
     try:
         metrics = run_experiment(config, output, smoke=args.smoke, tpu=args.tpu,
                                  overwrite=args.overwrite, smoke_keeps=tuple(changes))
@@ -343,9 +345,7 @@ def _tune(args) -> int:
     with _user_errors(options):
         check_request(config, args.tuner, args.max_trials, args.smoke)
     output = args.output_dir or f"runs/tune/{config.name}{'-smoke' if args.smoke else ''}"
-    _check_output_dir(args, output)
-    if _uses_offline_teachers(config, args.smoke):
-        _check_teacher_cache()
+    _check_run_request(args, config, output)
     try:
         summary = run_tuning(config, output, tuner=args.tuner, max_trials=args.max_trials,
                              search_space=space, smoke=args.smoke, tpu=args.tpu,
