@@ -12,15 +12,15 @@ Two measurements, in one run:
 1. **Step cost** on `benchmarks/step_throughput.py`'s `large` configuration (32x32x3 conv
    generator, ResNet-18-style labeler, half-width ResNet student, batch 64, random weights):
    KD, TGT-random and TGT-gradient K=2 in both modes, XLA off, timed side by side in
-   alternating rounds (median block).
+   alternating rounds after a warm-up block each (median block).
 2. **Accuracy** where it can be measured offline: `hparams/fashion_mnist_lt.yaml` (the
    offline teachers, 1,000 steps of TGT-gradient) with the `resnet` student (batch norm after
    every convolution) instead of the small CNN, in both modes, plus the same student trained
    with the synthetic term off (KD on cached teacher logits) for reference, on several seeds
    (`tgt-keras train` runs, via `run_experiment`).
 
-Run: `python benchmarks/batch_statistics.py` (defaults: 5 timing rounds, seeds 0 1 2, ResNet
-width 8); `--no-accuracy` / `--no-timing` for one half; `--smoke` for a short end-to-end check.
+Run: `python benchmarks/batch_statistics.py` (defaults: 5 timing rounds of 5-step blocks after a
+warm-up block, seeds 0 1 2, ResNet width 8); `--no-accuracy` / `--no-timing` for one half; `--smoke` for a short end-to-end check.
 Writes `<out>.json`, `<out>.md`.
 """
 
@@ -94,6 +94,8 @@ def measure_step_costs(config: str, rounds: int, block_steps: int) -> dict:
     for name in names:
         print(f"building {config} / {name}", flush=True)
         timers[name] = st.StepTimer(*build_timed(setup, name))
+    for timer in timers.values():  # warm-up: the first blocks after building are slower
+        timer(block_steps)
     samples = {name: [] for name in names}
     for r in range(rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
@@ -162,8 +164,8 @@ def format_tables(results: dict) -> str:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="timing rounds (default 5)")
-    parser.add_argument("--block-steps", type=int, default=2,
-                        help="steps per timed block (default 2)")
+    parser.add_argument("--block-steps", type=int, default=5,
+                        help="steps per timed block (default 5)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--width", type=int, default=8,
                         help="ResNet student width of the accuracy runs (default 8)")

@@ -88,7 +88,7 @@ def test_table_rows():
                "std": {"KD-cached": [0.01, 0.02], "TGT-gradient": [0.0, 0.01]},
                "multiplier": {"TGT-gradient vs KD-cached": {"per_seed": [[2.5, None]]}}}
     lines = format_study_table(results).splitlines()
-    assert lines[0].endswith("| TGT-gradient as KD-cached with ×n |")
+    assert lines[0].endswith("| TGT-gradient = KD with ×n (plateau) |")
     assert lines[2] == "| 5 | 0.500 ± 0.010 | 0.550 ± 0.000 | 2.5 ± 0.0 |"
     assert lines[3] == ("| 50 | 0.600 ± 0.020 | 0.700 ± 0.010 | ≥ 1.0 (1/1 seeds above every "
                         "KD point) |")

@@ -424,13 +424,19 @@ def format_study_table(results: dict) -> str:
     multiplier = results["multiplier"]
     keys = [k for k in multiplier if k.startswith("TGT-gradient vs")]
     header = ("| n / class | " + " | ".join(columns) + " | "
-              + " | ".join(f"TGT-gradient as {k.split(' vs ')[1]} with ×n" for k in keys) + " |")
+              + " | ".join(f"TGT-gradient = KD with ×n ({_reference_label(k)})" for k in keys)
+              + " |")
     lines = [header, "|" + "---|" * (len(columns) + len(keys) + 1)]
     for i, n in enumerate(sizes):
         cells = [f"{results['mean'][m][i]:.3f} ± {results['std'][m][i]:.3f}" for m in columns]
         factors = [format_multiplier(multiplier[k], i, n, sizes[-1]) for k in keys]
         lines.append(f"| {n} | " + " | ".join(cells + factors) + " |")
     return "\n".join(lines)
+
+
+def _reference_label(key: str) -> str:
+    """"plateau" or "equal compute": which KD curve a multiplier key reads."""
+    return "equal compute" if key.endswith("compute") else "plateau"
 
 
 def format_steps_table(results: dict) -> str:
