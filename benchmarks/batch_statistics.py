@@ -20,7 +20,8 @@ Two measurements, in one run:
    (`tgt-keras train` runs, via `run_experiment`).
 
 Run: `python benchmarks/batch_statistics.py` (defaults: 5 timing rounds of 5-step blocks after a
-warm-up block, seeds 0 1 2, ResNet width 8); `--no-accuracy` / `--no-timing` for one half; `--smoke` for a short end-to-end check.
+warm-up block, seeds 0 1 2, ResNet width 8); `--no-accuracy` / `--no-timing` for one half;
+`--smoke` for a short end-to-end check.
 Writes `<out>.json`, `<out>.md`.
 """
 
