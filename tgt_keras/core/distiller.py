@@ -88,7 +88,9 @@ class TGTDistiller(keras.Model):
     batch is normalised with its own statistics, and keeps the moving statistics of the real
     batches only: those of the synthetic pass are restored, as AdvProp (Xie et al., CVPR 2020)
     keeps adversarial examples out of its main batch norm. Both compute the same loss; for a
-    student without batch normalization they give the same step, "separate" in two calls.
+    student without batch normalization they give the same step, "separate" in two calls (one
+    difference: Keras keeps a model's activity-regularization losses of its last call only, so
+    with "separate" they come from the real pass).
     `benchmarks/batch_statistics.py` measures both.
 
     Numerical safety: decoded images are clipped to the generator's declared value range;
