@@ -63,16 +63,12 @@ from tgt_keras.apps.long_tail_demo import (
     KD_CACHED,
     METHODS,
     DemoConfig,
+    build_trainer,
     evaluate_student,
     train_dataset,
-)
-from tgt_keras.apps.step_cost import (
-    build_trainer,
-    cost_ratio,
-    demo_step_costs,
-    equal_compute_steps,
     training_inputs,
 )
+from tgt_keras.apps.step_cost import cost_ratio, demo_step_costs, equal_compute_steps
 from tgt_keras.data.fashion_mnist import load_fashion_mnist
 from tgt_keras.data.long_tail import long_tail_counts, long_tail_indices
 

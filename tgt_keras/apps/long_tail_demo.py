@@ -153,6 +153,19 @@ def make_trainer(method: str, student, teachers, config: DemoConfig):
     return trainer
 
 
+def build_trainer(method: str, teachers, config: DemoConfig):
+    """A fresh demo student seeded by `config.seed` and its compiled trainer for `method`."""
+    keras.utils.set_random_seed(config.seed)
+    return make_trainer(method, build_student(config.student_width), teachers, config)
+
+
+def training_inputs(trainer, x):
+    """What a trainer fits on: the images, or for a `TGTDistiller` (TGT and KD-cached)
+    `precompute`'s cache (the teachers are frozen: encode and label the real images once, not
+    at every visit)."""
+    return trainer.precompute(x) if isinstance(trainer, TGTDistiller) else x
+
+
 def train_student(method: str, x, y, teachers, config: DemoConfig, logdir=None, verbose=None):
     """Trains a fresh demo student on `(x, y)` with one of `ALL_METHODS`.
 
@@ -166,17 +179,12 @@ def train_student(method: str, x, y, teachers, config: DemoConfig, logdir=None, 
         `(trainer, seconds)`: the model that was fit (the student itself for "one-hot", else a
         distiller whose `.student` is trained) and the training wall time.
     """
-    keras.utils.set_random_seed(config.seed)
-    student = build_student(config.student_width)
-    trainer = make_trainer(method, student, teachers, config)
+    trainer = build_trainer(method, teachers, config)
     kwargs = _fit_kwargs(config, logdir)
     if verbose is not None:
         kwargs["verbose"] = verbose
     start = time.perf_counter()
-    if isinstance(trainer, TGTDistiller):
-        # The teachers are frozen: encode and label the real images once, not at every visit.
-        x = trainer.precompute(x)
-    trainer.fit(train_dataset(x, y, config), **kwargs)
+    trainer.fit(train_dataset(training_inputs(trainer, x), y, config), **kwargs)
     return trainer, time.perf_counter() - start
 
 

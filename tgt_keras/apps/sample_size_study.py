@@ -36,14 +36,14 @@ import keras
 import numpy as np
 
 from tgt_keras.apps import plots
-from tgt_keras.apps.long_tail_demo import KD_CACHED, DemoConfig, train_dataset
-from tgt_keras.apps.step_cost import (
+from tgt_keras.apps.long_tail_demo import (
+    KD_CACHED,
+    DemoConfig,
     build_trainer,
-    cost_ratio,
-    demo_step_costs,
-    equal_compute_steps,
+    train_dataset,
     training_inputs,
 )
+from tgt_keras.apps.step_cost import cost_ratio, demo_step_costs, equal_compute_steps
 from tgt_keras.data.fashion_mnist import load_fashion_mnist
 from tgt_keras.data.long_tail import balanced_accuracy, held_out_indices, long_tail_indices
 from tgt_keras.progress import Progress

@@ -18,11 +18,10 @@ import keras
 
 from tgt_keras.apps.long_tail_demo import (
     DemoConfig,
-    build_student,
-    make_trainer,
+    build_trainer,
     train_dataset,
+    training_inputs,
 )
-from tgt_keras.core.distiller import TGTDistiller
 
 
 class _BatchClock(keras.callbacks.Callback):
@@ -34,18 +33,6 @@ class _BatchClock(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.times.append(time.perf_counter())
-
-
-def build_trainer(method: str, teachers, config: DemoConfig):
-    """A fresh seeded demo student and its compiled trainer, as `train_student` builds them."""
-    keras.utils.set_random_seed(config.seed)
-    return make_trainer(method, build_student(config.student_width), teachers, config)
-
-
-def training_inputs(trainer, x):
-    """What `train_student` fits on: the images, or `precompute`'s dict for a `TGTDistiller`
-    (TGT and KD-cached)."""
-    return trainer.precompute(x) if isinstance(trainer, TGTDistiller) else x
 
 
 class BlockTimer:
