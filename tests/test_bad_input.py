@@ -45,6 +45,7 @@ from conftest import (
 
 from tgt_keras import KerasGenerator, KerasLabeler, TGTDistiller
 from tgt_keras.core import checks
+from tgt_keras.modalities import ImageModality
 
 pytestmark = pytest.mark.compat  # CI runs these on the oldest supported TF too
 
@@ -362,12 +363,13 @@ def test_global_batch_not_divisible_by_the_replicas(mirrored, make_data, message
 
 
 def test_divisible_batches_pass_the_replica_check(student_format):
+    modality = ImageModality(student_format)
     x, y = data(16)
     for good in (dataset(x, y, batch=8), dataset(x, y, batch=8).prefetch(1)):
-        checks.check_fit_data(good, None, student_format, NUM_CLASSES, num_replicas=2)
-    checks.check_fit_data(x, y, student_format, NUM_CLASSES, num_replicas=2, batch_size=8)
+        checks.check_fit_data(good, None, modality, NUM_CLASSES, num_replicas=2)
+    checks.check_fit_data(x, y, modality, NUM_CLASSES, num_replicas=2, batch_size=8)
     # One replica shares any batch; an unknown batch size (a `map` after `batch`) is left to
     # the step.
-    checks.check_fit_data(dataset(x, y, batch=7), None, student_format, NUM_CLASSES, 1)
+    checks.check_fit_data(dataset(x, y, batch=7), None, modality, NUM_CLASSES, 1)
     mapped = dataset(x, y, batch=7).map(lambda a, b: (a, b))
-    checks.check_fit_data(mapped, None, student_format, NUM_CLASSES, num_replicas=2)
+    checks.check_fit_data(mapped, None, modality, NUM_CLASSES, num_replicas=2)

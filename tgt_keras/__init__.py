@@ -8,6 +8,7 @@ Public API:
 - `TGTMonitor`: a callback logging the loss terms and grids of the explored samples.
 """
 
+import tgt_keras.modalities  # noqa: F401  (registers the modalities with the core)
 from tgt_keras.apps.monitor import TGTMonitor
 from tgt_keras.core import EXPLORATION_MODES, METRIC_NAMES, TGTDistiller, explore, tgt_loss
 from tgt_keras.teachers import (

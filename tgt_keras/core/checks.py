@@ -5,11 +5,13 @@ and what was received:
 - `check_fit_data` runs once in `fit` / `evaluate`, in Python, on what can be known without
   reading the data: dtypes, shapes, an empty dataset, a global batch that the replicas cannot
   share evenly; and on NumPy inputs also the values.
-- `check_batch` runs inside the (compiled) step on each batch: pixel values inside the declared
-  range and class-index labels (integers, or floats of shape `(batch,)` / `(batch, 1)`) inside
-  `[0, num_classes)`. It costs one min/max reduction per batch.
+- `check_batch` runs inside the (compiled) step on each batch: the examples' values (the
+  modality's checks: pixel ranges, token ids) and class-index labels (integers, or floats of
+  shape `(batch,)` / `(batch, 1)`) inside `[0, num_classes)`. It costs one reduction per batch.
   Under XLA the assertions are compiled out (XLA has no runtime assertions), so jit-compiled
   steps rely on the first kind.
+What an example is (its dtype, shape and values) is the modality's to check
+(`tgt_keras.core.modality.Modality`); this module checks the rest.
 """
 
 from __future__ import annotations
@@ -17,25 +19,12 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tgt_keras.teachers.image_format import ImageFormat
+from tgt_keras.core.modality import Modality
 
-# Pixels may exceed the declared range by this fraction of its width (rounding, resizing).
-RANGE_TOLERANCE = 1e-3
-
-
-def _allowed_range(fmt: ImageFormat) -> tuple[float, float]:
-    low, high = fmt.value_range
-    slack = RANGE_TOLERANCE * (high - low)
-    return low - slack, high + slack
-
-
-def _check_image_dtype(dtype: tf.DType, fmt: ImageFormat) -> None:
-    if not dtype.is_floating:
-        raise TypeError(
-            f"`x` must hold floating-point images with values in {fmt.value_range} (the "
-            f"distiller's `input_format`). Received: dtype={dtype.name}. Integer images (e.g. "
-            "uint8 in [0, 255]) must be converted first, e.g. `x / 255`."
-        )
+#: The optional keys of a precomputed `x` (`TGTDistiller.precompute`), besides the examples
+#: (`Modality.example_key`: "images", "token_ids"): their latents and teacher logits, so that a
+#: step skips the encoder and the labeler on real data.
+CACHED_KEYS = ("latents", "teacher_logits")
 
 
 def _check_label_dtype(dtype: tf.DType) -> None:
@@ -46,47 +35,28 @@ def _check_label_dtype(dtype: tf.DType) -> None:
         )
 
 
-#: The keys of a precomputed `x` (`TGTDistiller.precompute`): images plus their latents and
-#: teacher logits, so that a step skips the encoder and the labeler on real data.
-PRECOMPUTED_KEYS = ("images", "latents", "teacher_logits")
-
-
-def split_inputs(x):
-    """`(images, latents or None, teacher_logits or None)` of a batch's `x`: images, or a dict
-    with `PRECOMPUTED_KEYS` ("images" required)."""
+def split_inputs(x, example_key: str = "images"):
+    """`(examples, latents or None, teacher_logits or None)` of a batch's `x`: examples, or a
+    dict with the key `example_key` and optionally `CACHED_KEYS`."""
     if not isinstance(x, dict):
         return x, None, None
-    _check_precomputed_keys(x.keys())
-    return x["images"], x.get("latents"), x.get("teacher_logits")
+    _check_precomputed_keys(x.keys(), example_key)
+    return x[example_key], x.get("latents"), x.get("teacher_logits")
 
 
-def _check_precomputed_keys(keys):
+def _check_precomputed_keys(keys, example_key):
     keys = set(keys)
-    if "images" not in keys or keys - set(PRECOMPUTED_KEYS):
+    if example_key not in keys or keys - {example_key, *CACHED_KEYS}:
         raise ValueError(
-            f"A dict `x` must have the key 'images' and may have 'latents' and "
+            f"A dict `x` must have the key '{example_key}' and may have 'latents' and "
             f"'teacher_logits' (see `TGTDistiller.precompute`). Received: keys={sorted(keys)}"
         )
 
 
-def check_batch(x, y, fmt: ImageFormat, num_classes: int):
-    """In-step checks; returns `x` as float32 and `y` unchanged (after the assertions)."""
-    x = tf.convert_to_tensor(x)
-    _check_image_dtype(x.dtype, fmt)
-    x = tf.cast(x, tf.float32)
-    low, high = _allowed_range(fmt)
-    checks = [
-        tf.debugging.assert_greater_equal(
-            tf.reduce_min(x), tf.constant(low, tf.float32),
-            message=f"`x` must have values in the input_format's value_range {fmt.value_range}; "
-            "a batch has a smaller value or a NaN (the printed minimum)",
-        ),
-        tf.debugging.assert_less_equal(
-            tf.reduce_max(x), tf.constant(high, tf.float32),
-            message=f"`x` must have values in the input_format's value_range {fmt.value_range}; "
-            "a batch has a larger value or a NaN (the printed maximum)",
-        ),
-    ]
+def check_batch(x, y, modality: Modality, num_classes: int):
+    """In-step checks; returns `x` in its compute dtype and `y` unchanged (after the
+    assertions)."""
+    x, checks = modality.check_batch(x)
     if y is not None:
         y = tf.convert_to_tensor(y)
         _check_label_dtype(y.dtype)
@@ -94,7 +64,8 @@ def check_batch(x, y, fmt: ImageFormat, num_classes: int):
                                 y.shape[-1] if y.shape.rank else None):
             expected = (f"`y` must hold class indices in [0, {num_classes}) (the labeler's "
                         "num_classes)")
-            checks += [
+            checks = [
+                *checks,
                 tf.debugging.assert_non_negative(
                     y, message=f"{expected}; a batch has a negative one or a NaN (printed)"),
                 tf.debugging.assert_less(
@@ -106,69 +77,78 @@ def check_batch(x, y, fmt: ImageFormat, num_classes: int):
     return x, y
 
 
-def check_fit_data(x, y, fmt: ImageFormat, num_classes: int, num_replicas: int,
-                   batch_size: int | None = None, latent_dim: int | None = None) -> None:
+def check_fit_data(x, y, modality: Modality, num_classes: int, num_replicas: int,
+                   batch_size: int | None = None, latent_shape: tuple | None = None) -> None:
     """Checks what is given to `fit`/`evaluate` before any step runs.
 
-    `x` is a `tf.data.Dataset` (of `(x, y)` or `(x, y, sample_weight)`) or an array of images
-    with labels `y`; in both, images may be a dict of precomputed arrays (`PRECOMPUTED_KEYS`).
+    `x` is a `tf.data.Dataset` (of `(x, y)` or `(x, y, sample_weight)`) or an array of examples
+    with labels `y`; in both, examples may be a dict of precomputed arrays (`precompute`).
     Other inputs (Python generators, `PyDataset`) are left to Keras and the in-step checks.
 
     Raises:
         ValueError / TypeError naming the argument, the expectation and what was received.
     """
+    key = modality.example_key
     if isinstance(x, tf.data.Dataset):
-        _check_dataset(x, fmt, num_classes, num_replicas, latent_dim)
+        _check_dataset(x, modality, num_classes, num_replicas, latent_shape)
     elif isinstance(x, dict) and y is not None:
-        _check_precomputed_keys(x.keys())
+        _check_precomputed_keys(x.keys(), key)
         arrays = {k: np.asarray(v) for k, v in x.items()}
         _check_precomputed_shapes({k: v.shape for k, v in arrays.items()}, num_classes,
-                                  latent_dim)
-        for key, value in arrays.items():
-            if len(value) != len(arrays["images"]):
+                                  latent_shape)
+        for name, value in arrays.items():
+            if len(value) != len(arrays[key]):
                 raise ValueError(
-                    f"`x['{key}']` must have one row per image. Received: "
-                    f"len(x['{key}'])={len(value)}, len(x['images'])={len(arrays['images'])}")
-        _check_arrays(arrays["images"], np.asarray(y), fmt, num_classes, num_replicas,
+                    f"`x['{name}']` must have one row per "
+                    f"{getattr(modality, 'example_noun', 'example')}. Received: "
+                    f"len(x['{name}'])={len(value)}, len(x['{key}'])={len(arrays[key])}")
+        _check_arrays(arrays[key], np.asarray(y), modality, num_classes, num_replicas,
                       32 if batch_size is None else batch_size)
     elif isinstance(x, np.ndarray | tf.Tensor) and y is not None:
-        _check_arrays(np.asarray(x), np.asarray(y), fmt, num_classes, num_replicas,
+        _check_arrays(np.asarray(x), np.asarray(y), modality, num_classes, num_replicas,
                       32 if batch_size is None else batch_size)
 
 
-def _check_precomputed_shapes(shapes: dict, num_classes: int, latent_dim: int | None):
-    expected = {"latents": latent_dim, "teacher_logits": num_classes}
-    for key, width in expected.items():
+def _check_precomputed_shapes(shapes: dict, num_classes: int, latent_shape: tuple | None):
+    expected = {"latents": latent_shape, "teacher_logits": (num_classes,)}
+    for key, rest in expected.items():
         if key not in shapes:
             continue
         shape = tuple(shapes[key])
-        if len(shape) != 2 or (width is not None and shape[1] not in (None, width)):
+        if rest is None:
+            ok = len(shape) >= 2
+        else:
+            ok = len(shape) == 1 + len(rest) and all(
+                s is None or e is None or s == e for s, e in zip(shape[1:], rest, strict=True))
+        if not ok:
+            what = ("the labeler's num_classes" if key == "teacher_logits" else
+                    "the generator's latent_dim" if rest is not None and len(rest) == 1 else
+                    "the generator's latent_shape")
+            dims = ", ".join(str(d) for d in (rest or ("...",)))
             raise ValueError(
-                f"`x['{key}']` must have shape (batch, {width}) (the "
-                f"{'generator' if key == 'latents' else 'labeler'}'s "
-                f"{'latent_dim' if key == 'latents' else 'num_classes'}). "
+                f"`x['{key}']` must have shape (batch, {dims}) ({what}). "
                 f"Received: shape={shape}")
 
 
-def _check_dataset(dataset, fmt, num_classes, num_replicas, latent_dim=None):
+def _check_dataset(dataset, modality, num_classes, num_replicas, latent_shape=None):
     if int(dataset.cardinality()) == 0:
         raise ValueError("The training dataset is empty: it must yield at least one batch. "
                          "Received: a dataset with cardinality 0")
     spec = dataset.element_spec
     if not isinstance(spec, tuple) or len(spec) not in (2, 3):
         raise ValueError(
-            "The dataset must yield `(images, labels)` or `(images, labels, sample_weight)` "
-            f"tuples. Received: element_spec={spec}"
+            f"The dataset must yield `({modality.example_key}, labels)` or "
+            f"`({modality.example_key}, labels, sample_weight)` tuples. Received: "
+            f"element_spec={spec}"
         )
     x_spec, y_spec = spec[0], spec[1]
     if isinstance(x_spec, dict):
-        _check_precomputed_keys(x_spec.keys())
+        _check_precomputed_keys(x_spec.keys(), modality.example_key)
         _check_precomputed_shapes({k: v.shape for k, v in x_spec.items()}, num_classes,
-                                  latent_dim)
-        x_spec = x_spec["images"]
-    _check_image_dtype(x_spec.dtype, fmt)
+                                  latent_shape)
+        x_spec = x_spec[modality.example_key]
+    modality.check_spec(tuple(x_spec.shape), x_spec.dtype)
     _check_label_dtype(y_spec.dtype)
-    _check_image_shape(tuple(x_spec.shape), fmt)
     _check_label_shape(tuple(y_spec.shape), num_classes)
     batch = x_spec.shape[0]
     if batch is None and num_replicas > 1:
@@ -181,44 +161,30 @@ def _check_dataset(dataset, fmt, num_classes, num_replicas, latent_dim=None):
         )
 
 
-def check_images(x: np.ndarray, fmt: ImageFormat) -> None:
-    """Checks a NumPy array of images on its own (no labels): not empty, floating point, of
-    `fmt`'s shape and inside its value range."""
-    _check_not_empty(x)
-    _check_image_dtype(tf.as_dtype(x.dtype), fmt)
-    _check_image_shape(x.shape, fmt)
-    _check_image_values(x, fmt)
+def check_examples(x: np.ndarray, modality: Modality) -> None:
+    """Checks a NumPy array of examples on its own (no labels): not empty, of the modality's
+    dtype, shape and values."""
+    _check_not_empty(x, modality)
+    modality.check_spec(x.shape, tf.as_dtype(x.dtype))
+    modality.check_values(x)
 
 
-def _check_not_empty(x):
+def _check_not_empty(x, modality):
     if len(x) == 0:
-        raise ValueError("`x` is empty: it must hold at least one image. Received: "
+        noun = getattr(modality, "example_noun", "example")
+        raise ValueError(f"`x` is empty: it must hold at least one {noun}. Received: "
                          f"x.shape={x.shape}")
 
 
-def _check_image_values(x, fmt):
-    low, high = _allowed_range(fmt)
-    # Written so that NaN fails too (every comparison with NaN is False).
-    if not (x.min() >= low and x.max() <= high):
-        nans = int(np.isnan(x).sum())
-        received = (f"{nans} NaN value(s)" if nans else
-                    f"values in [{x.min():g}, {x.max():g}]")
-        raise ValueError(
-            f"`x` must have values in the input_format's value_range {fmt.value_range}. "
-            f"Received: {received}"
-        )
-
-
-def _check_arrays(x, y, fmt, num_classes, num_replicas, batch_size):
-    _check_not_empty(x)
-    _check_image_dtype(tf.as_dtype(x.dtype), fmt)
+def _check_arrays(x, y, modality, num_classes, num_replicas, batch_size):
+    _check_not_empty(x, modality)
+    modality.check_spec(x.shape, tf.as_dtype(x.dtype))
     _check_label_dtype(tf.as_dtype(y.dtype))
-    _check_image_shape(x.shape, fmt)
     _check_label_shape(y.shape, num_classes)
     if len(y) != len(x):
         raise ValueError(f"`x` and `y` must have the same length. Received: len(x)={len(x)}, "
                          f"len(y)={len(y)}")
-    _check_image_values(x, fmt)
+    modality.check_values(x)
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         raise ValueError(
             "`y` must hold finite labels. Received: "
@@ -258,15 +224,6 @@ def _inferred_batch_size(dataset) -> int | None:
     except Exception:  # a private TF helper: never let it break `fit`
         return None
     return size if size > 0 else None
-
-
-def _check_image_shape(shape, fmt):
-    if len(shape) != 4 or any(s is not None and s != e
-                              for s, e in zip(shape[1:], fmt.shape, strict=True)):
-        raise ValueError(
-            f"`x` must be images of shape (batch, {', '.join(map(str, fmt.shape))}) (the "
-            f"distiller's `input_format`). Received: shape={shape}"
-        )
 
 
 def _check_label_shape(shape, num_classes):

@@ -17,8 +17,13 @@ from tgt_keras.core.exploration import (
     zero_invalid,
 )
 from tgt_keras.core.losses import kl_divergence, tgt_loss
+from tgt_keras.core.modality import (
+    Modality,
+    get_modality,
+    modality_from_config,
+    modality_to_config,
+)
 from tgt_keras.teachers.generator import Generator, as_generator
-from tgt_keras.teachers.image_format import ImageFormat, as_image_format, convert_images
 from tgt_keras.teachers.labeler import Labeler, as_labeler
 
 # Metric names are part of the API (logs, TensorBoard, callbacks): keep them stable.
@@ -64,8 +69,13 @@ class TGTDistiller(keras.Model):
     encode the real batch `z = Enc(x)`; perturb `z + sigma * eps`; for "gradient" exploration
     take `num_steps` ascent steps of size `step_size` on the student-teacher disagreement
     (`tgt_keras.core.exploration` documents the choices the paper leaves open); decode; let the
-    labeler label the decoded images; update the student once on real + synthetic examples
+    labeler label the decoded examples; update the student once on real + synthetic examples
     (`tgt_keras.core.losses.tgt_loss`). The labeler and the generator are frozen.
+
+    What an example is (images, token ids) is the `modality`'s business
+    (`tgt_keras.core.modality`): its checks, the conversions between the teachers' and the
+    student's formats, and for text the relaxed (soft-token) decode that the ascent
+    differentiates. The step itself is the same for every modality.
 
     Cost: `disagreement_after` is measured on the student's training forward pass (no extra
     pass). `precompute(x)` caches the real images' latents and teacher logits (the teachers are
@@ -100,13 +110,17 @@ class TGTDistiller(keras.Model):
 
     Args:
         student: the Keras model to train; returns logits `[N, num_classes]`.
-        labeler: teacher classifier, a `KerasLabeler` or `HubLabeler`.
-        generator: teacher generator, a `HubGenerator` or `KerasGenerator`.
+        labeler: teacher classifier, a `Labeler` (`KerasLabeler`, `HubLabeler`, `TextLabeler`).
+        generator: teacher generator, a `Generator` (`HubGenerator`, `KerasGenerator`,
+            `Seq2SeqGenerator`).
         exploration: "gradient" (noise then ascent) or "random" (noise only).
         sigma: std of the Gaussian perturbation of the latents (the paper's sigma).
         step_size: ascent step size (the paper's eta); unused by "random".
         num_steps: ascent steps (the paper's K); unused by "random"; 0 equals "random".
         normalize_gradient: L2-normalise each example's latent gradient before a step.
+        hold_teacher_output: hold the teacher's logits fixed during the ascent (at the start
+            point) instead of differentiating through the labeler: cheaper, and the paper does
+            not say which it does (see `tgt_keras.core.exploration`).
         real_loss_weight: weight of the cross-entropy on real labels.
         real_distillation_weight: weight of the distillation term on real data (0 disables it
             and saves the labeler's forward pass on real data).
@@ -117,8 +131,10 @@ class TGTDistiller(keras.Model):
             this many times before the noise).
         batch_statistics: "joint" or "separate": how batch-norm layers of the student see the
             real and the synthetic examples (see above).
-        input_format: format of the real images given to `fit` (also the student's input).
-            Defaults to the student's input shape with values in [0, 1].
+        modality: a `Modality`, a registered name ("image", "text") or None: the generator's
+            (`Generator.modality`).
+        input_format: image modality only: format of the real images given to `fit` (also
+            the student's input). Defaults to the student's input shape with values in [0, 1].
         seed: seed of the exploration noise. The noise of training step `t` on replica `r` is
             a pure function of `(seed, t, r)`, so it is independent across replicas and a
             resumed run (the step counter is the optimizer's) draws the same noise again.
@@ -142,13 +158,15 @@ class TGTDistiller(keras.Model):
         step_size: float = 1.0,
         num_steps: int = 3,
         normalize_gradient: bool = True,
+        hold_teacher_output: bool = False,
         real_loss_weight: float = 1.0,
         real_distillation_weight: float = 0.0,
         synthetic_loss_weight: float = 1.0,
         temperature: float = 1.0,
         synthetic_per_real: int = 1,
         batch_statistics: str = "joint",
-        input_format: ImageFormat | None = None,
+        modality: Modality | str | None = None,
+        input_format=None,
         seed: int | None = None,
         name: str = "tgt_distiller",
         **kwargs,
@@ -176,6 +194,12 @@ class TGTDistiller(keras.Model):
                 f"Received: normalize_gradient={normalize_gradient!r}"
             )
         self.normalize_gradient = normalize_gradient
+        if not isinstance(hold_teacher_output, bool):
+            raise TypeError(
+                "`hold_teacher_output` must be a bool. "
+                f"Received: hold_teacher_output={hold_teacher_output!r}"
+            )
+        self.hold_teacher_output = hold_teacher_output
         self.real_loss_weight = _check_number("real_loss_weight", real_loss_weight, 0)
         self.real_distillation_weight = _check_number(
             "real_distillation_weight", real_distillation_weight, 0
@@ -196,13 +220,14 @@ class TGTDistiller(keras.Model):
         self.seed = seed
 
         self.student = student
-        self.input_format = self._resolve_input_format(student, input_format)
-        student_classes = student.output_shape[-1]
+        self.modality = self._resolve_modality(modality, input_format).bind(
+            student, self.labeler, self.generator)
+        student_classes = self.modality.num_classes(student)
         if student_classes != self.labeler.num_classes:
             raise ValueError(
                 "The student and the labeler must predict the same classes: the labeler has "
                 f"num_classes={self.labeler.num_classes}, the student returns "
-                f"{student_classes} (student.output_shape={student.output_shape})."
+                f"{student_classes} classes."
             )
 
         # Keras saves the weights of tracked layers only: track the teachers' Keras models so a
@@ -215,31 +240,32 @@ class TGTDistiller(keras.Model):
         ]
         self._noise_seed = int(seed) if seed is not None else int(
             np.random.default_rng().integers(0, 2**31 - 1))
-        self._tgt_metrics = {n: keras.metrics.Mean(name=n) for n in METRIC_NAMES}
+        self._metric_names = (*METRIC_NAMES, *self.modality.metric_names)
+        self._tgt_metrics = {n: keras.metrics.Mean(name=n) for n in self._metric_names}
         # All state exists now (the student is built); marking it lets `save`/`load_model`
         # restore the optimizer state too.
         self.built = True
 
-    @staticmethod
-    def _resolve_input_format(student, input_format):
-        try:
-            shape = tuple(student.input_shape[1:])
-        except (AttributeError, ValueError):
-            shape = None
+    def _resolve_modality(self, modality, input_format) -> Modality:
         if input_format is None:
-            return ImageFormat.from_shape(student.input_shape, (0.0, 1.0), name="student")
-        input_format = as_image_format(input_format, "input_format")
-        if shape is not None and shape != input_format.shape:
+            return get_modality(modality, self.generator)
+        if isinstance(modality, Modality):
             raise ValueError(
-                "`input_format` must match the student's input shape "
-                f"{shape}. Received: input_format.shape={input_format.shape}"
+                "Pass `input_format` to the modality, not to the distiller, when you pass a "
+                f"`Modality`. Received: modality={modality!r}, input_format={input_format!r}"
             )
-        return input_format
+        return get_modality(modality, self.generator, input_format=input_format)
+
+    @property
+    def input_format(self):
+        """The image modality's `input_format` (None for other modalities)."""
+        return getattr(self.modality, "input_format", None)
 
     # --- Keras API -------------------------------------------------------------------------
 
     def call(self, inputs, training=None):
-        return self.student(checks.split_inputs(inputs)[0], training=training)
+        return self.student(checks.split_inputs(inputs, self.modality.example_key)[0],
+                            training=training)
 
     def fit(self, x=None, y=None, batch_size=None, *args, **kwargs):
         """`keras.Model.fit`, after `checks.check_fit_data` looked at `x` and `y`."""
@@ -270,9 +296,9 @@ class TGTDistiller(keras.Model):
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def _check_data(self, x, y, batch_size):
-        checks.check_fit_data(x, y, self.input_format, self.labeler.num_classes,
+        checks.check_fit_data(x, y, self.modality, self.labeler.num_classes,
                               self.distribute_strategy.num_replicas_in_sync, batch_size,
-                              self.generator.latent_dim)
+                              _latent_shape(self.generator))
 
     @property
     def metrics(self):
@@ -283,14 +309,13 @@ class TGTDistiller(keras.Model):
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        x, latents, teacher_real = checks.split_inputs(x)
-        x, y = checks.check_batch(x, y, self.input_format, self.labeler.num_classes)
+        x, latents, teacher_real = checks.split_inputs(x, self.modality.example_key)
+        x, y = checks.check_batch(x, y, self.modality, self.labeler.num_classes)
         teacher_real, teacher_real_weight = self._teacher_on_real(x, teacher_real)
         explored = synthetic = valid = None
         if self.synthetic_loss_weight > 0:  # off: plain distillation, nothing to explore
             explored = self.explore_batch(x, latents=latents, measure_after=False)
-            synthetic = convert_images(explored.images, self.generator.output_format,
-                                       self.input_format)
+            synthetic = self.modality.to_student(self.generator, explored.examples)
             valid = tf.cast(explored.valid, tf.float32)
 
         with tf.GradientTape() as tape:
@@ -321,7 +346,7 @@ class TGTDistiller(keras.Model):
             synthetic_loss=losses["synthetic"],
         )
         if explored is not None:
-            self._update_exploration_metrics(explored, student_synthetic, valid)
+            self._update_exploration_metrics(explored, student_synthetic, valid, x, y)
         return self._results(self._compiled_metric_results(y, student_real, sample_weight))
 
     def _student_logits(self, x, synthetic):
@@ -340,7 +365,7 @@ class TGTDistiller(keras.Model):
         logits = self.student(tf.concat([x, synthetic], axis=0), training=True)
         return logits[:num_real], logits[num_real:]
 
-    def _update_exploration_metrics(self, explored, student_synthetic, valid):
+    def _update_exploration_metrics(self, explored, student_synthetic, valid, x, y):
         # The disagreement at the explored point, measured on the training forward pass (before
         # the update) instead of one more student pass. It equals an inference-mode pass unless
         # the student has dropout or batch normalization.
@@ -363,12 +388,17 @@ class TGTDistiller(keras.Model):
             disagreement_before=before,
             disagreement_after=after,
         )
+        if self.modality.metric_names:
+            repeat = self.synthetic_per_real
+            self._update(sample_weight=valid, **self.modality.exploration_metrics(
+                tf.repeat(x, repeat, axis=0), explored.examples, explored.teacher_logits,
+                tf.repeat(_class_indices(y, tf.shape(x)[0]), repeat, axis=0)))
 
     def test_step(self, data):
         """Evaluates the student on real data: `loss` is `real_loss_weight * real_loss`."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        x, _, _ = checks.split_inputs(x)
-        x, y = checks.check_batch(x, y, self.input_format, self.labeler.num_classes)
+        x, _, _ = checks.split_inputs(x, self.modality.example_key)
+        x, y = checks.check_batch(x, y, self.modality, self.labeler.num_classes)
         logits = self.student(x, training=False)
         losses = self._loss_terms(y, logits, sample_weight)
         self._update(loss=losses["total"], real_loss=losses["real"])
@@ -376,9 +406,9 @@ class TGTDistiller(keras.Model):
         return self._results(results, names=("loss", "real_loss"))
 
     def precompute(self, x, batch_size: int = 256) -> dict[str, np.ndarray]:
-        """Encodes real images and labels them with the teacher once, for every epoch to reuse.
+        """Encodes real examples and labels them with the teacher once, for every epoch to reuse.
 
-        The teachers are frozen, so a training image's latent `Enc(x)` and teacher logits
+        The teachers are frozen, so a training example's latent `Enc(x)` and teacher logits
         never change; `train_step` otherwise computes both again at every visit. Pass the
         result as `x` (arrays, or `tf.data.Dataset.from_tensor_slices((cached, y))`): a step
         then skips the encoder and the labeler's pass on real data. The noise, the exploration
@@ -386,36 +416,39 @@ class TGTDistiller(keras.Model):
         `z_sample`) is sampled once here instead of at every visit.
 
         Args:
-            x: real images in `input_format`, `[N, H, W, C]` (NumPy or a tensor).
-            batch_size: images per teacher call.
+            x: real examples (images in `input_format` `[N, H, W, C]`, token ids `[N, L]`),
+                NumPy or a tensor.
+            batch_size: examples per teacher call.
 
         Returns:
-            `{"images": x, "latents": [N, latent_dim], "teacher_logits": [N, num_classes]}`,
-            float32 NumPy arrays. Non-finite teacher logits are kept as they are: the step
-            gives such an example no real-distillation term, as it does without the cache.
+            `{example_key: x, "latents": [N, *latent_shape], "teacher_logits": [N,
+            num_classes]}` (`example_key` is the modality's: "images", "token_ids"), NumPy
+            arrays (latents and logits float32). Non-finite teacher logits are kept as they
+            are: the step gives such an example no real-distillation term, as it does without
+            the cache.
             With `synthetic_loss_weight=0` nothing is explored, so there are no latents: the
-            cache is the images and the teacher's logits (plain distillation with the
+            cache is the examples and the teacher's logits (plain distillation with the
             teacher's outputs cached once).
 
         Example:
         >>> cached = distiller.precompute(x_train)  # doctest: +SKIP
         >>> distiller.fit(cached, y_train, batch_size=64, epochs=10)  # doctest: +SKIP
         """
-        images = np.asarray(x)
-        checks.check_images(images, self.input_format)
-        images = images.astype(np.float32)
+        examples = np.asarray(x)
+        checks.check_examples(examples, self.modality)
+        examples = self.modality.cast_examples(examples)
         if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer. "
                              f"Received: batch_size={batch_size!r}")
         explores = self.synthetic_loss_weight > 0
         latents, logits = [], []
-        for start in range(0, len(images), batch_size):
-            chunk = tf.constant(images[start:start + batch_size])
+        for start in range(0, len(examples), batch_size):
+            chunk = tf.constant(examples[start:start + batch_size])
             if explores:
                 latents.append(self._encode(chunk).numpy())
             # Raw logits: the step drops non-finite ones from the real distillation term.
             logits.append(tf.cast(self._label_real(chunk), tf.float32).numpy())
-        cached = {"images": images, "teacher_logits": np.concatenate(logits)}
+        cached = {self.modality.example_key: examples, "teacher_logits": np.concatenate(logits)}
         if explores:
             cached["latents"] = np.concatenate(latents)
         return cached
@@ -424,13 +457,13 @@ class TGTDistiller(keras.Model):
 
     def explore_batch(self, x, seed: int | None = None, latents=None,
                       measure_after: bool = True) -> ExplorationResult:
-        """Encodes a real batch (in `input_format`) and explores around it.
+        """Encodes a real batch (the student's input format) and explores around it.
 
         Used by `train_step`; public so callbacks and plots can show the explored samples.
         See `tgt_keras.core.exploration` for the method and its open choices.
 
         Args:
-            x: real images in `input_format`.
+            x: real examples in the student's input format.
             seed: `None` draws the noise of the current training step (see `seed` in the
                 class docstring); an int draws fixed noise from that seed instead. Neither
                 changes any state, so looking at samples does not change training.
@@ -443,17 +476,16 @@ class TGTDistiller(keras.Model):
         if self.synthetic_per_real > 1:
             latents = tf.repeat(latents, self.synthetic_per_real, axis=0)
         noise = self._noise(tf.shape(latents), seed)
-        gen_format = self.generator.output_format
+        modality, generator = self.modality, self.generator
         return explore(
             latents,
             noise,
-            decode=self._decode_in_range,
-            teacher_logits=lambda images: self.labeler.logits(
-                convert_images(images, gen_format, self.labeler.input_format)
-            ),
-            student_logits=lambda images: self.student(
-                convert_images(images, gen_format, self.input_format), training=False
-            ),
+            decode=lambda z: modality.decode(generator, z),
+            relaxed_decode=lambda z: modality.relaxed_decode(generator, z),
+            teacher_logits=lambda examples: modality.label(self.labeler, generator, examples),
+            student_logits=lambda examples: self.student(
+                modality.to_student(generator, examples), training=False),
+            hold_teacher_output=self.hold_teacher_output,
             mode=self.exploration,
             sigma=self.sigma,
             step_size=self.step_size,
@@ -465,14 +497,12 @@ class TGTDistiller(keras.Model):
         )
 
     def _encode(self, x):
-        """`Enc(x)` of real images in `input_format`."""
-        return self.generator.encode(
-            convert_images(x, self.input_format, self.generator.input_format))
+        """`Enc(x)` of real examples."""
+        return self.modality.encode(self.generator, x)
 
     def _label_real(self, x):
-        """The labeler's logits on real images in `input_format`."""
-        return self.labeler.logits(
-            convert_images(x, self.input_format, self.labeler.input_format))
+        """The labeler's logits on real examples."""
+        return self.modality.label_real(self.labeler, x)
 
     def _teacher_on_real(self, x, teacher_real=None):
         """Teacher logits on the real batch (given, or computed when the real distillation
@@ -492,12 +522,6 @@ class TGTDistiller(keras.Model):
         """A float16 student's backward pass in exploration would underflow: scale it (the
         gradient is unscaled in float32 before the step). bfloat16 has float32's range."""
         return EXPLORATION_LOSS_SCALE if self.student.compute_dtype == "float16" else 1.0
-
-    def _decode_in_range(self, latents):
-        """Decodes, clipped to the generator's declared value range: however far exploration
-        goes (a huge step size), the student sees images of the declared format."""
-        low, high = self.generator.output_format.value_range
-        return tf.clip_by_value(self.generator.decode(latents), low, high)
 
     def _noise(self, shape, seed: int | None = None) -> tf.Tensor:
         """Standard normal noise: a pure function of (seed, training step, replica id)."""
@@ -542,7 +566,8 @@ class TGTDistiller(keras.Model):
         self._compile_metrics.update_state(y, logits, sample_weight)
         return self._compile_metrics.result()
 
-    def _results(self, compiled, names=METRIC_NAMES):
+    def _results(self, compiled, names=None):
+        names = self._metric_names if names is None else names
         results = {name: self._tgt_metrics[name].result() for name in names}
         results.update(compiled)
         if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
@@ -565,13 +590,14 @@ class TGTDistiller(keras.Model):
             "step_size": self.step_size,
             "num_steps": self.num_steps,
             "normalize_gradient": self.normalize_gradient,
+            "hold_teacher_output": self.hold_teacher_output,
             "real_loss_weight": self.real_loss_weight,
             "real_distillation_weight": self.real_distillation_weight,
             "synthetic_loss_weight": self.synthetic_loss_weight,
             "temperature": self.temperature,
             "synthetic_per_real": self.synthetic_per_real,
             "batch_statistics": self.batch_statistics,
-            "input_format": self.input_format.get_config(),
+            "modality": modality_to_config(self.modality),
             "seed": self.seed,
         }
 
@@ -580,7 +606,11 @@ class TGTDistiller(keras.Model):
         config = dict(config)
         for key in ("student", "labeler", "generator"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
-        config["input_format"] = ImageFormat.from_config(config["input_format"])
+        if isinstance(config.get("modality"), dict):
+            config["modality"] = modality_from_config(config["modality"])
+        if isinstance(config.get("input_format"), dict):  # configs saved before modalities
+            config["modality"] = modality_from_config(
+                {"name": "image", "config": {"input_format": config.pop("input_format")}})
         return cls(**config)
 
 
@@ -589,3 +619,24 @@ def _batch_norm_statistics(model: keras.Model) -> list:
     return [v for layer in model._flatten_layers(include_self=False)
             if isinstance(layer, keras.layers.BatchNormalization)
             for v in layer.non_trainable_variables]
+
+
+def _latent_shape(generator) -> tuple | None:
+    """The generator's latent shape without the batch axis (`latent_shape`, else
+    `(latent_dim,)`), None when unknown."""
+    shape = getattr(generator, "latent_shape", None)
+    if shape is not None:
+        return tuple(shape)
+    dim = getattr(generator, "latent_dim", None)
+    return None if dim is None else (dim,)
+
+
+def _class_indices(y, batch) -> tf.Tensor:
+    """Class indices `[N]` of labels given as indices (`[N]`, `[N, 1]`) or one-hot `[N, C]`;
+    -1 when there are no labels."""
+    if y is None:
+        return -tf.ones([batch], tf.int32)
+    y = tf.convert_to_tensor(y)
+    if y.shape.rank == 2 and y.shape[-1] != 1:
+        return tf.cast(tf.argmax(y, axis=-1), tf.int32)
+    return tf.cast(tf.reshape(y, [-1]), tf.int32)

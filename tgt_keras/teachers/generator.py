@@ -28,6 +28,8 @@ class Generator:
     encoder consumes) and `output_format` (what the decoder produces).
     """
 
+    #: The modality of the examples it encodes and decodes (`tgt_keras.core.modality`).
+    modality: str = "image"
     latent_dim: int
     input_format: ImageFormat
     output_format: ImageFormat
