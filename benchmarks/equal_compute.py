@@ -58,7 +58,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tgt_keras.apps import plots
 from tgt_keras.apps.long_tail_demo import (
     KD_CACHED,
     METHODS,
@@ -71,6 +70,7 @@ from tgt_keras.apps.long_tail_demo import (
 from tgt_keras.apps.step_cost import cost_ratio, demo_step_costs, equal_compute_steps
 from tgt_keras.data.fashion_mnist import load_fashion_mnist
 from tgt_keras.data.long_tail import long_tail_counts, long_tail_indices
+from tgt_keras.reporting import plots
 
 TGT_METHODS = tuple(m for m in METHODS if m.startswith("TGT"))
 #: The KD baselines; the first is the unit of compute.

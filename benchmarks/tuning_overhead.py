@@ -39,7 +39,9 @@ import keras
 import tensorflow as tf
 
 from tgt_keras.experiments import load_hparams
-from tgt_keras.experiments.train import _from_arrays, build_data, build_distiller, build_teachers
+from tgt_keras.experiments.data import _from_arrays, build_data
+from tgt_keras.experiments.teachers import build_teachers
+from tgt_keras.experiments.train import build_distiller
 from tgt_keras.tuning import ExperimentHyperModel, SearchSpace, make_tuner
 from tgt_keras.tuning.space import KNOBS
 

@@ -90,7 +90,7 @@ def test_monitoring_does_not_change_training(student, labeler, generator, data, 
 
 
 def test_grid_rows_show_teacher_labels(student, labeler, generator, data):
-    from tgt_keras.apps import plots
+    from tgt_keras.reporting import plots
 
     x, _ = data
     distiller = make_distiller(student, labeler, generator)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tgt_keras.apps import plots
+from tgt_keras.reporting import plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

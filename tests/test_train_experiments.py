@@ -10,7 +10,8 @@ import yaml
 
 from tgt_keras import cli
 from tgt_keras.experiments import load_hparams
-from tgt_keras.experiments.train import build_optimizer, build_teachers, learning_rate_schedule
+from tgt_keras.experiments.teachers import build_teachers
+from tgt_keras.experiments.train import build_optimizer, learning_rate_schedule
 
 HPARAMS = sorted((Path(__file__).parent.parent / "hparams").glob("*.yaml"))
 
@@ -78,15 +79,15 @@ def test_cosine_schedule_warms_up_linearly_then_decays():
 
 
 def test_teacher_size_mismatch_is_a_clear_error(monkeypatch):
-    from tgt_keras.experiments import train
+    from tgt_keras.experiments import teachers
 
     path = next(p for p in HPARAMS if p.stem == "imagenet_lt")
     config = load_hparams(path, ["labeler_image_size=299"])
     # Stand-ins with the presets' declared sizes (224 labeler, 128 generator) replace the
     # TF-Hub modules, which are not reachable here.
-    labeler, generator = train._stub_teachers(config.replace(labeler_image_size=224), 3)
-    monkeypatch.setattr(train, "HubLabeler", lambda **kwargs: labeler)
-    monkeypatch.setattr(train.HubGenerator, "from_preset", staticmethod(lambda name: generator))
+    labeler, generator = teachers._stub_teachers(config.replace(labeler_image_size=224), 3)
+    monkeypatch.setattr(teachers, "HubLabeler", lambda **kwargs: labeler)
+    monkeypatch.setattr(teachers.HubGenerator, "from_preset", staticmethod(lambda name: generator))
     with pytest.raises(ValueError, match="`labeler_image_size` must match the teacher's "
                                          "declared size 224. Received: labeler_image_size=299"):
         build_teachers(config)
@@ -95,7 +96,7 @@ def test_teacher_size_mismatch_is_a_clear_error(monkeypatch):
 def test_paper_dataset_comes_from_tfds_at_the_encoder_size():
     import tensorflow_datasets as tfds
 
-    from tgt_keras.experiments.train import build_data
+    from tgt_keras.experiments.data import build_data
 
     path = next(p for p in HPARAMS if p.stem == "imagenet_lt")
     config = load_hparams(path, ["batch_size=4"])

@@ -19,7 +19,9 @@ import yaml
 from conftest import kill_when_ready, mirrored_cpus
 
 from tgt_keras import cli
+from tgt_keras.experiments import data as data_module
 from tgt_keras.experiments import load_hparams
+from tgt_keras.experiments import run_directory as run_directory_module
 from tgt_keras.experiments import train as train_module
 
 ROOT = Path(__file__).parent.parent
@@ -68,7 +70,7 @@ def test_a_finished_run_is_never_trained_over(finished_run, tmp_path, capsys):
     assert cli.main(["train", "--hparams", HPARAMS, "--smoke", "--set", "num_steps=1",
                      "--output-dir", str(out), "--overwrite"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["steps"] == train_module.SMOKE_STEPS
+    assert metrics["steps"] == data_module.SMOKE_STEPS
     assert _history_epochs(out) == [0]
     assert sorted(p.name for p in out.glob("samples_step*.png")) == [
         "samples_step000001.png", "samples_step000002.png"]  # the old run's grids are gone
@@ -80,7 +82,7 @@ def test_an_interrupted_run_of_another_config_is_not_resumed(tmp_path, capsys):
     out.mkdir()
     # What an interrupted smoke run leaves: its config.yaml (and maybe backup/), no metrics.json.
     config = load_hparams(HPARAMS, ["num_steps=1"])
-    saved = train_module.SMOKE_HEADER + yaml.safe_dump(config.to_dict(), sort_keys=False)
+    saved = run_directory_module.SMOKE_HEADER + yaml.safe_dump(config.to_dict(), sort_keys=False)
     (out / "config.yaml").write_text(saved)
     assert cli.main(["train", "--hparams", HPARAMS, "--smoke", "--set", "num_steps=2",
                      "--set", "sigma=0.25", "--output-dir", str(out)]) == 1
@@ -154,7 +156,7 @@ def test_training_stream_is_a_pure_function_of_the_batch_index():
     # What lets a resumed run skip to the batches the interrupted one would have seen: any
     # reader of `data.train`, distributed or not, gets the same stream.
     config = load_hparams(HPARAMS)
-    data = train_module.build_data(config, smoke=True, replicas=2)
+    data = data_module.build_data(config, smoke=True, replicas=2)
 
     def images(dataset, count):
         return [np.asarray(x) for x, _ in dataset.take(count)]
@@ -169,7 +171,7 @@ def test_training_stream_is_a_pure_function_of_the_batch_index():
         np.testing.assert_array_equal(np.concatenate([np.asarray(v) for v in x.values]),
                                       expected)
     # Every pass over the examples is a permutation.
-    per_pass = train_module.SMOKE_STEPS
+    per_pass = data_module.SMOKE_STEPS
     labels = [np.sort(np.concatenate([np.asarray(y) for _, y in data.train.skip(k).take(
         per_pass)])) for k in (0, per_pass, 5 * per_pass)]
     np.testing.assert_array_equal(labels[1], labels[0])
@@ -184,7 +186,7 @@ def test_training_stream_is_a_pure_function_of_the_batch_index():
     (None, None, {}, ""),
 ])
 def test_only_the_chief_writes_the_run_directory(task_type, task_id, cluster, expected):
-    assert train_module._worker_subdirectory(task_type, task_id, cluster) == expected
+    assert run_directory_module._worker_subdirectory(task_type, task_id, cluster) == expected
 
 
 def test_two_workers_train_one_run_directory(tmp_path):
@@ -214,5 +216,5 @@ def test_two_workers_train_one_run_directory(tmp_path):
     chief = json.loads((out / "metrics.json").read_text())
     other = json.loads((out / "workers" / "worker_1" / "metrics.json").read_text())
     assert chief["strategy"] == "MultiWorkerMirroredStrategy" and chief["replicas"] == 2
-    assert chief["steps"] == other["steps"] == train_module.SMOKE_STEPS
+    assert chief["steps"] == other["steps"] == data_module.SMOKE_STEPS
     assert chief["per_class_accuracy"] == other["per_class_accuracy"]  # the same student

@@ -11,7 +11,8 @@ import yaml
 
 from tgt_keras import cli
 from tgt_keras.experiments import load_hparams
-from tgt_keras.experiments.train import RunDirectoryError, run_experiment
+from tgt_keras.experiments.run_directory import RunDirectoryError
+from tgt_keras.experiments.train import run_experiment
 from tgt_keras.tuning.run import run_tuning
 from tgt_keras.tuning.space import SearchSpace
 

@@ -9,8 +9,8 @@ Public API:
 """
 
 import tgt_keras.modalities  # noqa: F401  (registers the modalities with the core)
-from tgt_keras.apps.monitor import TGTMonitor
 from tgt_keras.core import EXPLORATION_MODES, METRIC_NAMES, TGTDistiller, explore, tgt_loss
+from tgt_keras.reporting.monitor import TGTMonitor
 from tgt_keras.teachers import (
     GENERATOR_PRESETS,
     Generator,

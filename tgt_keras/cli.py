@@ -310,7 +310,8 @@ def _demo(args) -> int:
 
 
 def _train(args) -> int:
-    from tgt_keras.experiments.train import RunDirectoryError, run_experiment
+    from tgt_keras.experiments.run_directory import RunDirectoryError
+    from tgt_keras.experiments.train import run_experiment
 
     _log_to_stderr()
     config, changes = _load_experiment(args.hparams, args.overrides)
@@ -327,7 +328,7 @@ def _train(args) -> int:
 
 
 def _tune(args) -> int:
-    from tgt_keras.experiments.train import RunDirectoryError
+    from tgt_keras.experiments.run_directory import RunDirectoryError
     from tgt_keras.tuning.run import check_request, run_tuning, trial_table
     from tgt_keras.tuning.space import load_search_space
 

@@ -24,7 +24,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tgt_keras.apps import plots
 from tgt_keras.core.distiller import TGTDistiller
 from tgt_keras.data.fashion_mnist import FASHION_MNIST_CLASSES, load_fashion_mnist
 from tgt_keras.data.long_tail import (
@@ -40,6 +39,7 @@ from tgt_keras.offline.teachers import (
     fashion_mnist_teachers,
 )
 from tgt_keras.progress import keras_verbose
+from tgt_keras.reporting import plots
 
 METHODS = ("one-hot", "KD", "TGT-random", "TGT-gradient")
 #: KD as a careful user runs it: `TGTDistiller` with the synthetic term off, on the teacher's

@@ -35,7 +35,6 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tgt_keras.apps import plots
 from tgt_keras.apps.long_tail_demo import (
     KD_CACHED,
     DemoConfig,
@@ -47,6 +46,7 @@ from tgt_keras.apps.step_cost import cost_ratio, demo_step_costs, equal_compute_
 from tgt_keras.data.fashion_mnist import load_fashion_mnist
 from tgt_keras.data.long_tail import balanced_accuracy, held_out_indices, long_tail_indices
 from tgt_keras.progress import Progress
+from tgt_keras.reporting import plots
 
 DEFAULT_SIZES = (5, 10, 25, 50, 100, 250)
 DEFAULT_SEEDS = (0, 1, 2)

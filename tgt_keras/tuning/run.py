@@ -27,26 +27,27 @@ from pathlib import Path
 import keras
 import yaml
 
-from tgt_keras.apps import plots
 from tgt_keras.data.long_tail import balanced_accuracy, per_class_accuracy, shot_accuracies
 from tgt_keras.distribute import pick_strategy
 from tgt_keras.experiments.config import ExperimentConfig
-from tgt_keras.experiments.train import (
+from tgt_keras.experiments.data import _from_arrays, build_data
+from tgt_keras.experiments.run_directory import (
     SMOKE_HEADER,
     RunDirectoryError,
-    _from_arrays,
-    _predict,
     _write_atomically,
-    build_data,
-    build_distiller,
-    build_teachers,
-    check_global_batch,
     delete_outputs,
     differences,
     read_saved_settings,
-    training_schedule,
     worker_directory,
 )
+from tgt_keras.experiments.teachers import build_teachers
+from tgt_keras.experiments.train import (
+    _predict,
+    build_distiller,
+    check_global_batch,
+    training_schedule,
+)
+from tgt_keras.reporting import plots
 from tgt_keras.tuning.hypermodel import (
     OBJECTIVE,
     TUNERS,

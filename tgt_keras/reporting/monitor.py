@@ -10,8 +10,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tgt_keras.apps import plots
 from tgt_keras.core.distiller import TGTDistiller
+from tgt_keras.reporting import plots
 
 # The monitor's events go under `<log_dir>/tgt`, apart from `keras.callbacks.TensorBoard`'s
 # `train/` and `validation/` when both share a `log_dir`.

@@ -1,0 +1,1 @@
+"""Reporting: figures (`tgt_keras.reporting.plots`) that experiments, tuning and apps write."""
