@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from tgt_keras.reporting import plots
+from tgt_keras.tuning import plots as tuning_plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -84,7 +85,7 @@ def test_objective_vs_knobs_plot_draws_every_tuned_knob(tmp_path, monkeypatch):
         return original(figure, path)
 
     monkeypatch.setattr(plots, "save_figure", capture)
-    png = plots.objective_vs_knobs_plot(rows, space, tmp_path / "o.png", title="t")
+    png = tuning_plots.objective_vs_knobs_plot(rows, space, tmp_path / "o.png", title="t")
     assert png[:4] == b"\x89PNG" and (tmp_path / "o.png").read_bytes() == png
     (sigma, steps, temperature), = drawn
     assert sigma[0] == "sigma [0.1, 1.5] log" and sigma[1] == "log"
@@ -95,5 +96,5 @@ def test_objective_vs_knobs_plot_draws_every_tuned_knob(tmp_path, monkeypatch):
     assert temperature[3][0] == (0.0, 0.5)  # choices sit at their index
 
     space = SearchSpace({"sigma": 0.5})  # nothing tuned: one empty panel, no error
-    assert plots.objective_vs_knobs_plot(rows, space, tmp_path / "n.png", title="t")[:4] == (
+    assert tuning_plots.objective_vs_knobs_plot(rows, space, tmp_path / "n.png", title="t")[:4] == (
         b"\x89PNG")

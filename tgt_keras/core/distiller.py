@@ -23,8 +23,7 @@ from tgt_keras.core.modality import (
     modality_from_config,
     modality_to_config,
 )
-from tgt_keras.teachers.generator import Generator, as_generator
-from tgt_keras.teachers.labeler import Labeler, as_labeler
+from tgt_keras.core.teacher import Generator, Labeler, as_generator, as_labeler
 
 # Metric names are part of the API (logs, TensorBoard, callbacks): keep them stable.
 METRIC_NAMES = (

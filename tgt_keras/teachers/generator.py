@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tgt_keras.core.teacher import Generator, as_generator  # noqa: F401  (re-exported)
 from tgt_keras.teachers import hub_module
 from tgt_keras.teachers.image_format import ImageFormat, as_image_format
 
@@ -21,26 +22,17 @@ from tgt_keras.teachers.image_format import ImageFormat, as_image_format
 RANGE_TOLERANCE = 0.05
 
 
-class Generator:
-    """Base class of generator adapters.
+class ImageGenerator(Generator):
+    """Base class of image generator adapters.
 
     Subclasses implement `encode` and `decode` and set `latent_dim`, `input_format` (what the
     encoder consumes) and `output_format` (what the decoder produces).
     """
 
-    #: The modality of the examples it encodes and decodes (`tgt_keras.core.modality`).
-    modality: str = "image"
+    modality = "image"
     latent_dim: int
     input_format: ImageFormat
     output_format: ImageFormat
-
-    def encode(self, images: tf.Tensor) -> tf.Tensor:
-        """Maps images in `input_format` to latents `[N, latent_dim]`."""
-        raise NotImplementedError
-
-    def decode(self, latents: tf.Tensor) -> tf.Tensor:
-        """Maps latents `[N, latent_dim]` to images in `output_format`."""
-        raise NotImplementedError
 
     def validate(self, num_samples: int = 2, seed: int = 0) -> None:
         """Runs the generator once and checks its declarations.
@@ -77,13 +69,6 @@ class Generator:
                 f"[{got_low:.3f}, {got_high:.3f}]."
             )
 
-    def get_config(self) -> dict:
-        raise NotImplementedError
-
-    @classmethod
-    def from_config(cls, config: dict) -> Generator:
-        return cls(**config)
-
 
 def _format_or_infer(fmt, shape, value_range, name: str) -> ImageFormat:
     if fmt is not None:
@@ -97,7 +82,7 @@ def _format_or_infer(fmt, shape, value_range, name: str) -> ImageFormat:
 
 
 @keras.saving.register_keras_serializable(package="tgt_keras")
-class KerasGenerator(Generator):
+class KerasGenerator(ImageGenerator):
     """A generator made of two Keras models: `encoder(x) -> z` and `decoder(z) -> x`.
 
     Both models are frozen (`trainable = False`) and called with `training=False`.
@@ -181,7 +166,7 @@ class KerasGenerator(Generator):
 
 
 @keras.saving.register_keras_serializable(package="tgt_keras")
-class HubGenerator(Generator):
+class HubGenerator(ImageGenerator):
     """A generator loaded with `hub.load` that exposes `encode` and `generate` signatures.
 
     This is the calling convention of BigBiGAN on TF-Hub (`encode(x=...)["z_sample"]`,
@@ -319,24 +304,3 @@ class HubGenerator(Generator):
             "generate_input": self.generate_input,
             "generate_output": self.generate_output,
         }
-
-
-def as_generator(value: Any) -> Generator:
-    """Returns `value` if it is a `Generator` adapter, else raises a `TypeError` with advice."""
-    if isinstance(value, Generator):
-        return value
-    if isinstance(value, tuple | list) and len(value) == 2:
-        raise TypeError(
-            "`generator` must be a `Generator` adapter. Wrap an (encoder, decoder) pair with "
-            "`KerasGenerator(encoder, decoder, value_range=...)` to declare its image format."
-        )
-    has_sigs = hasattr(value, "signatures")
-    hint = (
-        "Wrap a loaded hub module with `HubGenerator(module, input_format=..., output_format=...)`."
-        if has_sigs
-        else "Use `HubGenerator` (TF-Hub `encode`/`generate` signatures) or `KerasGenerator`."
-    )
-    raise TypeError(
-        f"`generator` must be a `Generator` adapter. Received: generator={value!r} of type "
-        f"{type(value).__name__}. {hint}"
-    )

@@ -5,48 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import tensorflow as tf
 
+from tgt_keras.core.teacher import Labeler, as_labeler  # noqa: F401  (re-exported)
 from tgt_keras.teachers import hub_module
 from tgt_keras.teachers.image_format import ImageFormat, as_image_format
 
 _OUTPUTS = ("logits", "probabilities")
-# Probabilities are turned into logits with log(p); this floor keeps log(0) finite.
-_PROB_FLOOR = 1e-7
 
 
 def _check_outputs(outputs: str) -> str:
     if outputs not in _OUTPUTS:
         raise ValueError(f"`outputs` must be one of {_OUTPUTS}. Received: outputs={outputs!r}")
     return outputs
-
-
-class Labeler:
-    """Base class of labeler adapters: `logits(images)` for images in `input_format`.
-
-    Subclasses implement `_raw(images)` and set `input_format`, `num_classes` and `outputs`.
-    """
-
-    input_format: ImageFormat
-    num_classes: int
-    outputs: str
-
-    def _raw(self, images: tf.Tensor) -> tf.Tensor:
-        raise NotImplementedError
-
-    def logits(self, images: tf.Tensor) -> tf.Tensor:
-        """Returns float32 logits `[N, num_classes]` (log-probabilities for probability outputs)."""
-        out = tf.cast(self._raw(images), tf.float32)
-        if self.outputs == "probabilities":
-            out = tf.math.log(tf.maximum(out, _PROB_FLOOR))
-        return out
-
-    def get_config(self) -> dict:
-        raise NotImplementedError
-
-    @classmethod
-    def from_config(cls, config: dict) -> Labeler:
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="tgt_keras")
@@ -202,18 +172,3 @@ class HubLabeler(Labeler):
             "input_key": self.input_key,
             "output_key": self.output_key,
         }
-
-
-def as_labeler(value: Any) -> Labeler:
-    """Returns `value` if it is a `Labeler` adapter, else raises a `TypeError` with advice."""
-    if isinstance(value, Labeler):
-        return value
-    if isinstance(value, keras.Model):
-        raise TypeError(
-            "`labeler` must be a `Labeler` adapter. Wrap the Keras model with "
-            "`KerasLabeler(model, value_range=...)` to declare its input value range."
-        )
-    raise TypeError(
-        f"`labeler` must be a `Labeler` adapter (`KerasLabeler` or `HubLabeler`). "
-        f"Received: labeler={value!r} of type {type(value).__name__}"
-    )

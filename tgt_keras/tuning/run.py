@@ -48,6 +48,7 @@ from tgt_keras.experiments.train import (
     training_schedule,
 )
 from tgt_keras.reporting import plots
+from tgt_keras.tuning import plots as tuning_plots
 from tgt_keras.tuning.hypermodel import (
     OBJECTIVE,
     TUNERS,
@@ -221,7 +222,7 @@ def _report(search, hypermodel: ExperimentHyperModel, config: ExperimentConfig, 
         name=f"{config.name}_tuned",
         description=f"{config.description} (tuned by tgt-keras tune, {tuner})",
     )
-    png = plots.objective_vs_knobs_plot(
+    png = tuning_plots.objective_vs_knobs_plot(
         rows, space, out / "objective_vs_knobs.png",
         title=f"{config.name}: {tuner} search, {len(completed)} trials")
     plots.write_png_to_tensorboard(out / "tensorboard", "tuning/objective_vs_knobs", png)
@@ -262,8 +263,8 @@ def trial_rows(tuner, space: SearchSpace) -> list[dict]:
     """One dict per trial of `tuner`, in trial order: id, status, objective (None unless
     completed), best epoch, the tuned knobs' values and, for Hyperband, the trial's epochs.
 
-    `trial_table(rows)` prints them; `plots.objective_vs_knobs_plot(rows, space, ...)` plots
-    them.
+    `trial_table(rows)` prints them; `tuning.plots.objective_vs_knobs_plot(rows, space, ...)`
+    plots them.
     """
     rows = []
     for trial in sorted(tuner.oracle.trials.values(), key=lambda t: int(t.trial_id)):
