@@ -84,7 +84,7 @@ def test_objective_vs_knobs_plot_draws_every_tuned_knob(tmp_path, monkeypatch):
                       for ax in figure.axes if ax.axison])
         return original(figure, path)
 
-    monkeypatch.setattr(plots, "save_figure", capture)
+    monkeypatch.setattr(tuning_plots, "save_figure", capture)
     png = tuning_plots.objective_vs_knobs_plot(rows, space, tmp_path / "o.png", title="t")
     assert png[:4] == b"\x89PNG" and (tmp_path / "o.png").read_bytes() == png
     (sigma, steps, temperature), = drawn
@@ -96,5 +96,5 @@ def test_objective_vs_knobs_plot_draws_every_tuned_knob(tmp_path, monkeypatch):
     assert temperature[3][0] == (0.0, 0.5)  # choices sit at their index
 
     space = SearchSpace({"sigma": 0.5})  # nothing tuned: one empty panel, no error
-    assert tuning_plots.objective_vs_knobs_plot(rows, space, tmp_path / "n.png", title="t")[:4] == (
-        b"\x89PNG")
+    png = tuning_plots.objective_vs_knobs_plot(rows, space, tmp_path / "n.png", title="t")
+    assert png[:4] == b"\x89PNG"
