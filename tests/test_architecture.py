@@ -3,8 +3,8 @@
 From the bottom: the training core (distiller, exploration, losses, the modality seam and the
 teacher interfaces), the modalities, the teacher adapters, the data loaders, the teachers the
 package trains itself, reporting (plots, the monitor callback), experiments, tuning, the
-applications (demos, studies) and the command line (`cli`, `__main__`). `progress` and `distribute` are utilities
-that import nothing of ours.
+applications (demos, studies) and the command line (`cli`, `__main__`). `progress` and
+`distribute` are utilities that import nothing of ours.
 """
 
 import ast

@@ -2,14 +2,18 @@
 
 Public API:
 - `TGTDistiller`: the `keras.Model` whose `fit` runs TGT.
-- Teachers: `HubGenerator` / `KerasGenerator`, `HubLabeler` / `KerasLabeler`, `ImageFormat`,
-  `export_hub_generator`.
+- Teachers: images: `HubGenerator` / `KerasGenerator`, `HubLabeler` / `KerasLabeler`,
+  `ImageFormat`, `export_hub_generator`; text: `Seq2SeqGenerator` (keras-hub BART),
+  `TextLabeler` / `SoftTokenClassifier` (a keras-hub BERT-family classifier over soft tokens).
+- Modalities: `ImageModality`, `TextModality`; text pieces: `Vocabulary`, `WordPieceTokenizer`,
+  `TextCNN`, `TextTransformer`.
 - `explore`, `tgt_loss`: the exploration and the loss math, usable on their own.
 - `TGTMonitor`: a callback logging the loss terms and grids of the explored samples.
 """
 
-import tgt_keras.modalities  # noqa: F401  (registers the modalities with the core)
 from tgt_keras.core import EXPLORATION_MODES, METRIC_NAMES, TGTDistiller, explore, tgt_loss
+from tgt_keras.modalities import ImageModality, TextModality  # registers the modalities
+from tgt_keras.modalities.text import TextCNN, TextTransformer, Vocabulary, WordPieceTokenizer
 from tgt_keras.reporting.monitor import TGTMonitor
 from tgt_keras.teachers import (
     GENERATOR_PRESETS,
@@ -20,6 +24,9 @@ from tgt_keras.teachers import (
     KerasGenerator,
     KerasLabeler,
     Labeler,
+    Seq2SeqGenerator,
+    SoftTokenClassifier,
+    TextLabeler,
     convert_images,
     export_hub_generator,
 )
@@ -36,9 +43,18 @@ __all__ = [
     "ImageFormat",
     "KerasGenerator",
     "KerasLabeler",
+    "ImageModality",
     "Labeler",
+    "Seq2SeqGenerator",
+    "SoftTokenClassifier",
     "TGTDistiller",
     "TGTMonitor",
+    "TextCNN",
+    "TextLabeler",
+    "TextModality",
+    "TextTransformer",
+    "Vocabulary",
+    "WordPieceTokenizer",
     "__version__",
     "convert_images",
     "explore",
