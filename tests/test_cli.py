@@ -71,16 +71,29 @@ def test_the_fixture_files_are_what_the_tests_say(workdir):
     (["--seed", "-1"], "error: --seed -1: `seed` must be >= 0. Received: seed=-1"),
     (["--output-dir", "good.yaml/demo"],
      "error: --output-dir good.yaml/demo: good.yaml exists and is not a directory"),
+    (["--methods", "TGT-magic"], "error: --methods TGT-magic: `methods` must be among "
+     "one-hot, KD, TGT-random, TGT-gradient, KD-cached for --task image. Received: TGT-magic"),
+    (["--task", "text", "--methods", "KD-cached"], "for --task text. Received: KD-cached"),
+    (["--task", "text", "--steps", "7", "--epochs", "5"],
+     "error: --steps 7 --epochs 5: `steps` must be a positive multiple of `epochs`=5."),
 ])
 def test_demo_bad_requests(argv, message, workdir, capsys):
     _refused(capsys, workdir, ["demo", *argv], message)
 
 
-def test_unknown_method_is_a_usage_error(capsys):
-    with pytest.raises(SystemExit) as excinfo:
-        cli.main(["demo", "--methods", "TGT-magic"])
-    assert excinfo.value.code == 2
-    assert "invalid choice: 'TGT-magic'" in capsys.readouterr().err
+def test_the_text_demo_gets_its_options_and_quick_settings(monkeypatch, tmp_path):
+    from tgt_keras.apps import text_demo
+
+    seen = {}
+    monkeypatch.setattr(text_demo, "run_text_demo",
+                        lambda config, methods: seen.update(config=config, methods=methods))
+    assert cli.main(["demo", "--task", "text", "--quick", "--seed", "2",
+                     "--output-dir", str(tmp_path), "--methods", "KD", "TGT-gradient"]) == 0
+    config = seen["config"]
+    assert (config.steps, config.epochs, config.seed) == (text_demo.QUICK["steps"],
+                                                          text_demo.QUICK["epochs"], 2)
+    assert config.output_dir == str(tmp_path)
+    assert seen["methods"] == ("KD", "TGT-gradient")
 
 
 def test_demo_passes_its_options_to_run_demo(monkeypatch, tmp_path):

@@ -1,6 +1,7 @@
 """The `tgt-keras` command line.
 
-    tgt-keras demo [--steps N] [--output-dir DIR] [--seed S] [--methods ...]
+    tgt-keras demo [--task image|text] [--quick] [--steps N] [--output-dir DIR] [--seed S]
+                   [--methods ...]
     tgt-keras study sample-size [--hparams FILE] [--set key=value ...] [--sizes 5 10 ...]
                                 [--seeds 0 1 2] [--eval-every N] [--patience N]
                                 [--min-steps N] [--max-steps N] [--output-dir DIR]
@@ -13,6 +14,9 @@
 
 `tune` searches TGT's knobs with keras-tuner (`tgt_keras.tuning.run_tuning`); started again on
 the same directory with the same settings it resumes the search.
+
+Both run image (long-tail) and text (few-label) experiments: the dataset of the hparams file
+decides (`tgt_keras.experiments.config`).
 
 `train` picks its `tf.distribute` strategy with `tgt_keras.distribute.pick_strategy` and resumes
 an interrupted run directory; it exits with status 1 and a message, touching nothing, when the
@@ -38,6 +42,8 @@ import yaml
 
 from tgt_keras.apps.long_tail_demo import ALL_METHODS, METHODS, DemoConfig
 
+DEMO_TASKS = ("image", "text")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -46,18 +52,26 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo",
-        help="one-hot vs KD vs TGT on long-tail Fashion-MNIST (offline, ~10 min on 2 cores)",
+        help="one-hot vs KD vs TGT, offline: long-tail Fashion-MNIST (default) or few-label "
+             "text classification (--task text)",
     )
     defaults = DemoConfig()
-    demo.add_argument("--steps", type=int, default=defaults.steps,
-                      help="training steps per method (default %(default)s)")
-    demo.add_argument("--epochs", type=int, default=defaults.epochs,
-                      help="Keras epochs the steps are split into (default %(default)s)")
+    demo.add_argument("--task", choices=DEMO_TASKS, default="image",
+                      help="image: long-tail Fashion-MNIST (~2 min on 2 cores); text: Rotten "
+                           "Tomatoes with 2.5%% of the labels (see README)")
+    demo.add_argument("--quick", action="store_true",
+                      help="a few steps per method: checks the pipeline, not the method")
+    demo.add_argument("--steps", type=int, default=None,
+                      help=f"training steps per method (default {defaults.steps} for images)")
+    demo.add_argument("--epochs", type=int, default=None,
+                      help="Keras epochs the steps are split into")
     demo.add_argument("--seed", type=int, default=defaults.seed)
-    demo.add_argument("--output-dir", default=defaults.output_dir)
-    demo.add_argument("--methods", nargs="+", default=list(METHODS), choices=ALL_METHODS,
-                      help="methods to train (default: %(default)s; KD-cached is KD on the "
-                           "teacher's logits cached once)")
+    demo.add_argument("--output-dir", default=None,
+                      help=f"default {defaults.output_dir} (images), runs/text_demo (text)")
+    demo.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
+                      help=f"methods to train; images: {', '.join(ALL_METHODS)} (default "
+                           f"{' '.join(METHODS)}; KD-cached is KD on the teacher's logits "
+                           "cached once); text: see `tgt_keras.apps.text_demo`")
     train = sub.add_parser(
         "train", help="run one experiment of hparams/",
         description="Run one experiment of hparams/ into a run directory. Started again on the "
@@ -69,9 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="KEY=VALUE", help="override a field (repeatable)")
     train.add_argument("--smoke", action="store_true",
-                       help="a few steps on random images with stub teachers (checks the "
-                            "wiring): one epoch of 2 steps, unless num_epochs / steps_per_epoch "
-                            "are given with --set")
+                       help="a few steps on random images (token ids for text) with stub "
+                            "teachers (checks the wiring): one epoch of 2 steps, unless "
+                            "num_epochs / steps_per_epoch are given with --set")
     train.add_argument("--output-dir", default=None,
                        help="run directory (default runs/<experiment name>[-smoke]); an "
                             "interrupted run there with the same config is resumed")
@@ -103,7 +117,8 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--set", dest="overrides", action="append", default=[],
                       metavar="KEY=VALUE", help="override a field of --hparams (repeatable)")
     tune.add_argument("--smoke", action="store_true",
-                      help="random images and stub teachers, one epoch of 2 steps per trial")
+                      help="random images (token ids for text) and stub teachers, one epoch "
+                           "of 2 steps per trial")
     tune.add_argument("--output-dir", default=None,
                       help="search directory (default runs/tune/<experiment name>[-smoke])")
     tune.add_argument("--tpu", default=None, metavar="NAME", help="as for train")
@@ -287,25 +302,59 @@ def _check_teacher_cache() -> None:
 
 
 def _check_run_request(args, config, output) -> None:
-    """`train` / `tune`: the output directory can be written, and the offline teachers' cache
-    is a directory when the run uses them."""
-    from tgt_keras.experiments.config import OFFLINE_TEACHERS
+    """`train` / `tune`: the output directory can be written, the offline teachers' cache is a
+    directory when the run uses them, and a text run's data (and `keras:` labeler) is there."""
+    from tgt_keras.experiments.config import OFFLINE_TEACHERS, OFFLINE_TEXT_TEACHERS, is_text
 
     _check_output_dir(args, output)
-    if not args.smoke and {config.labeler, config.generator} & set(OFFLINE_TEACHERS):
+    if args.smoke:
+        return
+    teachers = {config.labeler, config.generator}
+    if teachers & {*OFFLINE_TEACHERS, *OFFLINE_TEXT_TEACHERS}:
         _check_teacher_cache()
+    if is_text(config):
+        from tgt_keras.experiments.text import check_text_request
+
+        try:
+            check_text_request(config)
+        except (OSError, ImportError) as error:
+            raise _UserError(_describe(error)) from None
+
+
+def _demo_config(args, config_class, quick: dict, methods, all_methods):
+    """The demo's config and methods from the options (`None` options keep the defaults)."""
+    changes = dict(quick) if args.quick else {}
+    for option in ("steps", "epochs", "output_dir"):
+        if getattr(args, option) is not None:
+            changes[option] = getattr(args, option)
+    with _user_errors(f"--steps {args.steps} --epochs {args.epochs}"):
+        config = config_class(seed=args.seed, **changes)
+    chosen = tuple(args.methods) if args.methods is not None else methods
+    unknown = [m for m in chosen if m not in all_methods]
+    if unknown:
+        raise _UserError(f"--methods {' '.join(chosen)}: `methods` must be among "
+                         f"{', '.join(all_methods)} for --task {args.task}. Received: "
+                         f"{', '.join(unknown)}")
+    return config, chosen
 
 
 def _demo(args) -> int:
-    from tgt_keras.apps.long_tail_demo import run_demo
-
-    with _user_errors(f"--steps {args.steps} --epochs {args.epochs}"):
-        config = DemoConfig(steps=args.steps, epochs=args.epochs, seed=args.seed,
-                            output_dir=args.output_dir)
     _check_at_least("--seed", args.seed, 0)
-    _check_output_dir(args, args.output_dir)
+    if args.task == "text":
+        from tgt_keras.apps import text_demo
+
+        config, methods = _demo_config(args, text_demo.TextDemoConfig, text_demo.QUICK,
+                                       text_demo.ALL_TEXT_METHODS, text_demo.ALL_TEXT_METHODS)
+        _check_output_dir(args, config.output_dir)
+        _check_teacher_cache()
+        text_demo.run_text_demo(config, methods=methods)
+        return 0
+    from tgt_keras.apps.long_tail_demo import QUICK, run_demo
+
+    config, methods = _demo_config(args, DemoConfig, QUICK, METHODS, ALL_METHODS)
+    _check_output_dir(args, config.output_dir)
     _check_teacher_cache()
-    run_demo(config, methods=tuple(args.methods))
+    run_demo(config, methods=methods)
     return 0
 
 
@@ -323,7 +372,11 @@ def _train(args) -> int:
     except RunDirectoryError as error:
         print(f"tgt-keras train: error: {error}", file=sys.stderr)
         return 1
-    print(f"balanced accuracy {metrics['balanced_accuracy']:.3f}; run directory {output}")
+    scores = f"balanced accuracy {metrics['balanced_accuracy']:.3f}"
+    if "macro_f1" in metrics:  # a text run
+        scores = (f"test accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}, "
+                  + scores)
+    print(f"{scores}; run directory {output}")
     return 0
 
 

@@ -78,6 +78,10 @@ class DemoConfig:
             )
 
 
+#: `tgt-keras demo --quick`: a few steps per method, to check the pipeline.
+QUICK = {"steps": 100, "epochs": 2, "output_dir": "runs/demo_quick"}
+
+
 def build_student(width: int = 16, num_classes: int = 10) -> keras.Model:
     """The demo student: `small_cnn` on 28x28x1 images in [0, 1], returning logits."""
     return small_cnn(IMAGE_FORMAT.shape, num_classes, width=width)
