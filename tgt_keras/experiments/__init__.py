@@ -2,10 +2,14 @@
 
 from tgt_keras.experiments.config import (
     DATASETS,
+    IMAGE_DATASETS,
+    TEXT_DATASETS,
     ExperimentConfig,
     config_from_dict,
+    is_text,
     load_hparams,
     parse_overrides,
 )
 
-__all__ = ["DATASETS", "ExperimentConfig", "config_from_dict", "load_hparams", "parse_overrides"]
+__all__ = ["DATASETS", "IMAGE_DATASETS", "TEXT_DATASETS", "ExperimentConfig", "config_from_dict",
+           "is_text", "load_hparams", "parse_overrides"]

@@ -8,6 +8,7 @@ See `tgt_keras.experiments.train` for the layout of a run directory and
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -20,9 +21,19 @@ from tgt_keras.experiments.config import ExperimentConfig
 
 #: First line of a smoke run's config.yaml (a YAML comment: the file still loads as hparams).
 SMOKE_HEADER = "# smoke run (tgt-keras train --smoke): stub teachers, random images\n"
+#: The same for a text experiment.
+TEXT_SMOKE_HEADER = "# smoke run (tgt-keras train --smoke): stub teachers, random token ids\n"
+_SMOKE_PREFIX = "# smoke run (tgt-keras train --smoke)"
 #: What a run writes into its directory (plus samples_step*.png): what `overwrite` deletes.
 RUN_OUTPUTS = ("metrics.json", "history.csv", "backup", "tensorboard", "student.keras",
-               "per_class_accuracy.png", "config.yaml")
+               "per_class_accuracy.png", "examples.md", "config.yaml")
+
+
+def smoke_header(config: ExperimentConfig) -> str:
+    """`SMOKE_HEADER`, or `TEXT_SMOKE_HEADER` for a text experiment."""
+    from tgt_keras.experiments.config import is_text
+
+    return TEXT_SMOKE_HEADER if is_text(config) else SMOKE_HEADER
 
 
 class RunDirectoryError(Exception):
@@ -73,7 +84,7 @@ def _check_run_directory(out: Path, config: ExperimentConfig, smoke: bool,
             )
         return False
     text, values = read_saved_settings(saved, "an interrupted run")
-    before = {**values, "smoke": text.startswith(SMOKE_HEADER)}
+    before = {**config_defaults(), **values, "smoke": text.startswith(_SMOKE_PREFIX)}
     # Through YAML, as the saved side went: the same types on both sides.
     now = {**yaml.safe_load(yaml.safe_dump(config.to_dict())), "smoke": smoke}
     changes = differences(before, now)
@@ -84,6 +95,13 @@ def _check_run_directory(out: Path, config: ExperimentConfig, smoke: bool,
             "or choose another --output-dir."
         )
     return True
+
+
+def config_defaults() -> dict:
+    """The defaults of `ExperimentConfig`'s fields: what a config saved before a field existed
+    meant by leaving it out."""
+    return {f.name: f.default for f in dataclasses.fields(ExperimentConfig)
+            if f.default is not dataclasses.MISSING}
 
 
 def read_saved_settings(saved: Path, what: str) -> tuple[str, dict]:

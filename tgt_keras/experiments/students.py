@@ -1,4 +1,5 @@
-"""Student architectures named in `hparams/` files (`student: small_cnn | resnet`)."""
+"""Student architectures named in `hparams/` files: `small_cnn | resnet` for images,
+`text_cnn | text_transformer` for text (`build_text_student`)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,23 @@ def build_student(name: str, input_shape, num_classes: int, width: int) -> keras
     if name not in STUDENTS:
         raise ValueError(f"`student` must be one of {sorted(STUDENTS)}. Received: student={name!r}")
     return STUDENTS[name](input_shape, num_classes, width)
+
+
+def build_text_student(name: str, vocabulary_size: int, sequence_length: int, num_classes: int,
+                       width: int, pad_id: int = 0) -> keras.Model:
+    """A text student over token ids or soft tokens of the shared vocabulary.
+
+    `text_cnn`: `TextCNN` with `width` embedding dimensions and `width` filters per kernel size
+    (3, 4, 5); `text_transformer`: `TextTransformer` of hidden size `width`, 2 layers, 4 heads,
+    feed-forward `2 * width`. `width=64` gives the text demo's students.
+    """
+    from tgt_keras.modalities.text import TextCNN, TextTransformer
+
+    if name == "text_cnn":
+        return TextCNN(vocabulary_size, sequence_length, num_classes, embedding_dim=width,
+                       filters=width, pad_id=pad_id)
+    if name == "text_transformer":
+        return TextTransformer(vocabulary_size, sequence_length, num_classes, hidden_dim=width,
+                               intermediate_dim=2 * width, pad_id=pad_id)
+    raise ValueError(
+        f"`student` must be one of ('text_cnn', 'text_transformer'). Received: student={name!r}")

@@ -20,8 +20,16 @@ A run killed during training resumes from its last finished epoch when started a
 same config and output directory; a finished run is never trained over unless `overwrite=True`
 (see `run_experiment`).
 
-`smoke=True` shrinks any experiment to a few steps on random images with tiny stub teachers of
-the configured sizes, so every file in `hparams/` can be exercised offline.
+`smoke=True` shrinks any experiment to a few steps on random images (random token ids for text)
+with tiny stub teachers of the configured sizes, so every file in `hparams/` can be exercised
+offline.
+
+A text experiment (`TEXT_DATASETS`, see `tgt_keras.experiments.text`) trains a text student on
+the labelled token ids with the text modality, on `precompute`'s cache, and writes the same run
+directory except the image grids: `examples.md` instead (real, reconstructed and explored test
+texts with the teacher's labels); its `metrics.json` holds the test `accuracy`, `macro_f1` and
+`balanced_accuracy` (no shot groups: the labelled set is class-balanced), the validation set's,
+and the sizes of its sets.
 
 Data images are fed at the largest size a model of the chain needs (the generator's encoder
 input for the paper's experiments: BigBiGAN encodes 256x256), and the student resizes them to
@@ -49,7 +57,7 @@ import yaml
 from tgt_keras.core.distiller import TGTDistiller
 from tgt_keras.data.long_tail import balanced_accuracy, per_class_accuracy, shot_accuracies
 from tgt_keras.distribute import jit_compile_for, pick_strategy, strategy_name
-from tgt_keras.experiments.config import ExperimentConfig
+from tgt_keras.experiments.config import ExperimentConfig, is_text
 from tgt_keras.experiments.data import (
     ExperimentData,
     _class_names,
@@ -58,16 +66,16 @@ from tgt_keras.experiments.data import (
     build_data,
 )
 from tgt_keras.experiments.run_directory import (
-    SMOKE_HEADER,
     _backed_up_epoch,
     _check_run_directory,
     _delete_run_outputs,
     _read_history,
     _truncate_history,
     _write_atomically,
+    smoke_header,
     worker_directory,
 )
-from tgt_keras.experiments.students import build_student
+from tgt_keras.experiments.students import build_student, build_text_student
 from tgt_keras.experiments.teachers import build_teachers
 from tgt_keras.reporting import plots
 from tgt_keras.reporting.monitor import TGTMonitor
@@ -99,7 +107,12 @@ def build_optimizer(config: ExperimentConfig, steps_per_epoch: int) -> keras.opt
     return keras.optimizers.Adam(rate, weight_decay=decay)
 
 
-def _student(config: ExperimentConfig, input_format: ImageFormat) -> keras.Model:
+def _student(config: ExperimentConfig, input_format: ImageFormat | None,
+             generator=None) -> keras.Model:
+    if is_text(config):  # over the generator's vocabulary, shared by every model
+        vocabulary = generator.vocabulary
+        return build_text_student(config.student, vocabulary.size, config.sequence_length,
+                                  config.num_classes, config.student_width, vocabulary.pad_id)
     size = config.student_image_size
     core = build_student(config.student, (size, size, input_format.channels),
                          config.num_classes, config.student_width)
@@ -123,9 +136,13 @@ def training_schedule(config: ExperimentConfig, data: ExperimentData, smoke: boo
     return epochs, data
 
 
-def build_distiller(config: ExperimentConfig, labeler, generator, input_format: ImageFormat,
-                    steps_per_epoch: int, strategy=None, metrics=("accuracy",)) -> TGTDistiller:
+def build_distiller(config: ExperimentConfig, labeler, generator,
+                    input_format: ImageFormat | None, steps_per_epoch: int, strategy=None,
+                    metrics=("accuracy",)) -> TGTDistiller:
     """The compiled `TGTDistiller` of `config`: its student, TGT settings and optimizer.
+
+    `input_format` is the images' (None for text: the generator's vocabulary and the config's
+    `sequence_length` make the text student, and the text modality is picked).
 
     Call it under `strategy.scope()`; `strategy` (default: the current one) picks XLA with
     `jit_compile_for`. The student and the distiller (whose policy makes `compile` wrap the
@@ -136,11 +153,12 @@ def build_distiller(config: ExperimentConfig, labeler, generator, input_format: 
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.precision)
     try:
-        student = _student(config, input_format)
+        student = _student(config, input_format, generator)
         distiller = TGTDistiller(
             student, labeler, generator,
             exploration=config.exploration, sigma=config.sigma, step_size=config.step_size,
-            num_steps=config.num_steps, real_loss_weight=config.real_loss_weight,
+            num_steps=config.num_steps, hold_teacher_output=config.hold_teacher_output,
+            real_loss_weight=config.real_loss_weight,
             real_distillation_weight=config.real_distillation_weight,
             synthetic_loss_weight=config.synthetic_loss_weight,
             temperature=config.temperature, synthetic_per_real=config.synthetic_per_real,
@@ -185,8 +203,8 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
     Args:
         config: the experiment.
         output_dir: the run directory.
-        smoke: a short run on random images with stub teachers of the configured sizes
-            (`SMOKE_STEPS` steps of `SMOKE_BATCH` images per replica, one epoch).
+        smoke: a short run on random images (token ids) with stub teachers of the configured
+            sizes (`SMOKE_STEPS` steps of `SMOKE_BATCH` examples per replica, one epoch).
         tpu: a TPU name or `grpc://` address for `pick_strategy` (None: environment / local).
         overwrite: delete a finished or interrupted run in `output_dir` and train afresh.
         smoke_keeps: fields a smoke run takes from `config` instead of shrinking them:
@@ -212,13 +230,26 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
         _truncate_history(out / "history.csv", initial_epoch)
     else:
         text = yaml.safe_dump(config.to_dict(), sort_keys=False)
-        _write_atomically(out / "config.yaml", (SMOKE_HEADER if smoke else "") + text)
+        _write_atomically(out / "config.yaml", (smoke_header(config) if smoke else "") + text)
 
     keras.utils.set_random_seed(config.seed)
-    data = build_data(config, smoke, replicas=replicas)
+    text_run = None
+    if is_text(config):
+        from tgt_keras.experiments.text import build_text_run
+
+        text_run = build_text_run(config, smoke, replicas, strategy)
+        data = text_run.data
+        # The student starts from the same weights whether the teachers were trained in this
+        # process (drawing random numbers) or loaded from the cache.
+        keras.utils.set_random_seed(config.seed)
+    else:
+        data = build_data(config, smoke, replicas=replicas)
     epochs, data = training_schedule(config, data, smoke, smoke_keeps)
     with strategy.scope():
-        labeler, generator = build_teachers(config, smoke)
+        if text_run is None:
+            labeler, generator = build_teachers(config, smoke)
+        else:
+            labeler, generator = text_run.labeler, text_run.generator
         distiller = build_distiller(config, labeler, generator, data.input_format,
                                     data.steps_per_epoch, strategy)
     if data.arrays is not None:
@@ -233,23 +264,25 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
         train = data.train_from(skipped)
     else:
         train = data.train.skip(skipped) if skipped else data.train
+    callbacks = [
+        EpochSeededStudent(distiller.student),
+        # Before BackupAndRestore: a row written for an epoch whose backup the kill beat is
+        # dropped by `_truncate_history` on resume (no gap, no duplicate).
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+        # Before TGTMonitor, which reads the restored step count when training begins.
+        # save_freq="epoch" (the default) on purpose: after loading a mid-epoch backup
+        # (save_freq=N batches), Keras replays that epoch from its first batch, which
+        # would train more steps than the uninterrupted run.
+        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        keras.callbacks.TensorBoard(str(out / "tensorboard"), write_graph=False),
+    ]
+    if text_run is None:  # image grids; a text run writes examples.md at the end instead
+        callbacks.append(TGTMonitor(out / "tensorboard", _grid_images(data), png_dir=out,
+                                    every_n_steps=max(1, epochs * data.steps_per_epoch // 5),
+                                    class_names=_class_names(config)))
     start = time.perf_counter()
     distiller.fit(
-        train, epochs=epochs, steps_per_epoch=data.steps_per_epoch,
-        callbacks=[
-            # Before BackupAndRestore: a row written for an epoch whose backup the kill beat is
-            # dropped by `_truncate_history` on resume (no gap, no duplicate).
-            keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
-            # Before TGTMonitor, which reads the restored step count when training begins.
-            # save_freq="epoch" (the default) on purpose: after loading a mid-epoch backup
-            # (save_freq=N batches), Keras replays that epoch from its first batch, which
-            # would train more steps than the uninterrupted run.
-            keras.callbacks.BackupAndRestore(str(out / "backup")),
-            keras.callbacks.TensorBoard(str(out / "tensorboard"), write_graph=False),
-            TGTMonitor(out / "tensorboard", _grid_images(data), png_dir=out,
-                       every_n_steps=max(1, epochs * data.steps_per_epoch // 5),
-                       class_names=_class_names(config)),
-        ],
+        train, epochs=epochs, steps_per_epoch=data.steps_per_epoch, callbacks=callbacks,
         verbose=2,
         shuffle=False,  # the tf.data pipeline shuffles (seeded)
     )
@@ -258,6 +291,9 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
     student = distiller.student
     y_test, pred = _predict(student, data.test)
     per_class = per_class_accuracy(y_test, pred, config.num_classes)
+    if text_run is not None:
+        return _finish_text_run(config, out, distiller, text_run, smoke, strategy, replicas,
+                                resume, initial_epoch, seconds, y_test, pred, per_class)
     metrics = {
         "experiment": config.name,
         "smoke": smoke,
@@ -283,6 +319,78 @@ def run_experiment(config: ExperimentConfig, output_dir: str | Path, smoke: bool
     # Last: its existence marks the run finished.
     _write_atomically(out / "metrics.json", json.dumps(metrics, indent=2))
     return metrics
+
+
+class EpochSeededStudent(keras.callbacks.Callback):
+    """Starts every epoch from random state that is a pure function of the epoch: each seed
+    generator of the student (its dropout layers') is set to `(its seed, epoch << 20)`.
+
+    `BackupAndRestore` saves the weights and the optimizer, not the seed generators' states, so
+    without this a resumed run would draw other dropout masks than the uninterrupted run. A
+    student without dropout (the image students) has no seed generator: nothing changes.
+    """
+
+    def __init__(self, student: keras.Model):
+        super().__init__()
+        self._states = [v for v in student.variables if v.name == "seed_generator_state"]
+        self._seeds = [int(keras.ops.convert_to_numpy(v)[0]) for v in self._states]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for state, seed in zip(self._states, self._seeds, strict=True):
+            state.assign(np.array([seed, (epoch << 20) % 2**32], dtype=state.dtype))
+
+
+def _finish_text_run(config, out: Path, distiller, text_run, smoke, strategy, replicas, resume,
+                     initial_epoch, seconds, y_test, pred, per_class) -> dict:
+    """A text run's metrics.json (test accuracy, macro-F1, balanced accuracy, validation's),
+    student, per-class plot and examples.md."""
+    from tgt_keras.experiments.text import classification_scores, example_table
+
+    num_classes, student = config.num_classes, distiller.student
+    validation = None
+    if text_run.data.validation is not None:
+        y_val, pred_val = _predict(student, text_run.data.validation)
+        validation = {**classification_scores(y_val, pred_val, num_classes),
+                      "balanced_accuracy": balanced_accuracy(y_val, pred_val, num_classes)}
+    train_counts = text_run.data.train_counts
+    metrics = {
+        "experiment": config.name,
+        "smoke": smoke,
+        "strategy": strategy_name(strategy),
+        "replicas": replicas,
+        "precision": config.precision,
+        "steps": int(keras.ops.convert_to_numpy(distiller.optimizer.iterations)),
+        "resumed_from_epoch": initial_epoch if resume else None,
+        "train_seconds": seconds,  # of this process's `fit` only
+        # On the test split, measured once after training.
+        **classification_scores(y_test, pred, num_classes),
+        "balanced_accuracy": balanced_accuracy(y_test, pred, num_classes),
+        "validation": validation,
+        "per_class_accuracy": per_class.tolist(),
+        "class_names": list(text_run.class_names),
+        "train_counts": train_counts.tolist(),
+        "sizes": text_run.sizes,
+        "teachers": text_run.teacher_report,
+        "history": _read_history(out / "history.csv"),
+    }
+    student.save(out / "student.keras")
+    plots.per_class_accuracy_plot(
+        {"TGT": per_class}, train_counts, out / "per_class_accuracy.png",
+        class_names=list(text_run.class_names),
+        title=f"{config.name}: test accuracy per class",
+    )
+    _write_atomically(out / "examples.md",
+                      example_table(distiller, text_run, seed=config.seed) + "\n")
+    # Last: its existence marks the run finished.
+    _write_atomically(out / "metrics.json", json.dumps(metrics, indent=2, default=_json_default))
+    return metrics
+
+
+def _json_default(value):
+    """NumPy scalars (in a teacher report) as Python numbers."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def check_global_batch(config: ExperimentConfig, strategy) -> int:

@@ -11,8 +11,10 @@
     <output_dir>/tuning.json             summary: trials, the best one, its test metrics
 
 The objective is the student's balanced accuracy on a class-balanced validation set held out
-from the training split (`build_data`'s `validation`), never the test set. The best student is
-evaluated on the test set once, after the search, for the summary only.
+from the training split (`build_data`'s `validation`; for a text experiment, labelled training
+texts outside the student's labelled set, `tgt_keras.experiments.text`), never the test set. The
+best student is evaluated on the test set once, after the search, for the summary only (for
+text also its accuracy and macro-F1).
 """
 
 from __future__ import annotations
@@ -29,15 +31,16 @@ import yaml
 
 from tgt_keras.data.long_tail import balanced_accuracy, per_class_accuracy, shot_accuracies
 from tgt_keras.distribute import pick_strategy
-from tgt_keras.experiments.config import ExperimentConfig
+from tgt_keras.experiments.config import TEXT_DATASETS, ExperimentConfig, is_text
 from tgt_keras.experiments.data import _from_arrays, build_data
 from tgt_keras.experiments.run_directory import (
-    SMOKE_HEADER,
     RunDirectoryError,
     _write_atomically,
+    config_defaults,
     delete_outputs,
     differences,
     read_saved_settings,
+    smoke_header,
     worker_directory,
 )
 from tgt_keras.experiments.teachers import build_teachers
@@ -59,8 +62,8 @@ from tgt_keras.tuning.hypermodel import (
 from tgt_keras.tuning.space import SearchSpace, default_search_space
 
 DEFAULT_MAX_TRIALS = 10
-#: Datasets whose `build_data` has a validation split (held-out training-split images).
-VALIDATION_DATASETS = ("fashion_mnist_lt", "mnist_lt")
+#: Datasets with a validation split here (held-out training-split images or texts).
+VALIDATION_DATASETS = ("fashion_mnist_lt", "mnist_lt", *TEXT_DATASETS)
 PROJECT = "search"
 #: What a search writes into its directory: what `overwrite` deletes.
 TUNE_OUTPUTS = ("tune.yaml", PROJECT, "tensorboard", "trials.csv", "trials.md",
@@ -91,8 +94,9 @@ def run_tuning(config: ExperimentConfig, output_dir: str | Path, *, tuner: str =
         tuner: "random", "bayesian" or "hyperband".
         max_trials: trials of "random" / "bayesian" (default `DEFAULT_MAX_TRIALS`); must be
             None for "hyperband", whose budget is `config.num_epochs`.
-        search_space: default `default_search_space(config.exploration)`.
-        smoke: random images and stub teachers (see `run_experiment`): checks the wiring.
+        search_space: default `default_search_space(config.exploration, modality)`.
+        smoke: random images (token ids) and stub teachers (see `run_experiment`): checks the
+            wiring.
         tpu: a TPU name or address for `pick_strategy`.
         strategy: a `tf.distribute.Strategy` to use instead of `pick_strategy(tpu)` (e.g. the
             notebook's, so that a TPU is not initialised twice).
@@ -105,14 +109,28 @@ def run_tuning(config: ExperimentConfig, output_dir: str | Path, *, tuner: str =
         ValueError: the dataset has no validation split here, or a bad tuner / budget.
     """
     max_trials = check_request(config, tuner, max_trials, smoke)
-    space = search_space or default_search_space(config.exploration)
+    space = search_space or default_search_space(
+        config.exploration, "text" if is_text(config) else "image")
     strategy = strategy or pick_strategy(tpu)
     out = worker_directory(Path(output_dir), strategy)
     settings = {"tuner": tuner, "smoke": smoke, "search_space": space.to_dict(),
                 "config": config.to_dict()}
     _check_search_directory(out, settings, overwrite)  # changes nothing
     replicas = check_global_batch(config, strategy)
-    data = build_data(config, smoke, replicas=replicas)
+    text_run = None
+    if is_text(config):
+        from tgt_keras.experiments.text import build_text_run
+
+        text_run = build_text_run(config, smoke, replicas, strategy)
+        data = text_run.data
+        if data.validation is None:
+            raise ValueError(
+                f"{config.dataset!r} has no labelled training text outside the labelled set of "
+                f"num_labeled={config.num_labeled!r} in some class: no validation set to select "
+                "on. Lower `num_labeled` or raise `max_train_texts`."
+            )
+    else:
+        data = build_data(config, smoke, replicas=replicas)
     if overwrite:
         delete_outputs(out / name for name in TUNE_OUTPUTS)
     out.mkdir(parents=True, exist_ok=True)
@@ -120,7 +138,10 @@ def run_tuning(config: ExperimentConfig, output_dir: str | Path, *, tuner: str =
 
     epochs, data = training_schedule(config, data, smoke, smoke_keeps)
     with strategy.scope():
-        labeler, generator = build_teachers(config, smoke)
+        if text_run is None:
+            labeler, generator = build_teachers(config, smoke)
+        else:
+            labeler, generator = text_run.labeler, text_run.generator
         hypermodel = ExperimentHyperModel(config, labeler, generator, data.input_format,
                                          data.steps_per_epoch, space, strategy)
         # The teachers are frozen and no knob changes them: encode and label the real training
@@ -185,7 +206,9 @@ def _check_search_directory(out: Path, settings: dict, overwrite: bool) -> None:
         return
     _, before = read_saved_settings(saved, "a search")
     now = yaml.safe_load(yaml.safe_dump(settings))  # the same types as the saved side
-    changes = differences(_flat(before), _flat(now))
+    # A config saved before a field existed left it at its default.
+    defaults = {f"config.{k}": v for k, v in config_defaults().items()}
+    changes = differences({**defaults, **_flat(before)}, _flat(now))
     if changes:
         raise RunDirectoryError(
             f"{out} holds a search with other settings ({changes}), so it cannot "
@@ -232,6 +255,14 @@ def _report(search, hypermodel: ExperimentHyperModel, config: ExperimentConfig, 
     y_val, pred_val = _predict(best.student, data.validation)
     y_test, pred_test = _predict(best.student, data.test)
     per_class = per_class_accuracy(y_test, pred_test, config.num_classes)
+    if is_text(config):  # a class-balanced labelled set: no shot groups
+        from tgt_keras.experiments.text import classification_scores
+
+        test_scores = {f"best_test_{k}": v for k, v in
+                       classification_scores(y_test, pred_test, config.num_classes).items()}
+    else:
+        test_scores = {f"best_test_{k}_shot_accuracy": v
+                       for k, v in shot_accuracies(per_class, data.train_counts).items()}
     header = _best_header(config, tuner, best_trial, len(completed), smoke, space)
     _write_atomically(out / "best.yaml",
                       header + yaml.safe_dump(best_config.to_dict(), sort_keys=False))
@@ -251,8 +282,7 @@ def _report(search, hypermodel: ExperimentHyperModel, config: ExperimentConfig, 
                                                                  config.num_classes),
         # Measured once after the search; the search never saw the test set.
         "best_test_balanced_accuracy": balanced_accuracy(y_test, pred_test, config.num_classes),
-        **{f"best_test_{k}_shot_accuracy": v
-           for k, v in shot_accuracies(per_class, data.train_counts).items()},
+        **test_scores,
         "trial_table": rows,
     }
     _write_atomically(out / "tuning.json", json.dumps(summary, indent=2))
@@ -315,9 +345,10 @@ def _best_header(config, tuner: str, trial, completed: int, smoke: bool,
         f"Written by `tgt-keras tune` ({tuner}, {completed} completed trials) from the "
         f"experiment {config.name}.",
         f"The best trial ({trial.trial_id}) reached validation balanced accuracy "
-        f"{trial.score:.4f} on held-out training-split images (not the test set).",
+        f"{trial.score:.4f} on held-out training-split "
+        f"{'texts' if is_text(config) else 'images'} (not the test set).",
         f"Tuned knobs: {tuned}. Their values were found by this search; they are not the "
         "paper's.",
     ]
     text = "".join(f"# {line}\n" for line in lines)
-    return (SMOKE_HEADER if smoke else "") + text
+    return (smoke_header(config) if smoke else "") + text

@@ -141,13 +141,22 @@ class SearchSpace:
         return f"SearchSpace({self.to_dict()!r})"
 
 
-def default_search_space(exploration: str = "gradient") -> SearchSpace:
+MODALITIES = ("image", "text")
+
+
+def default_search_space(exploration: str = "gradient", modality: str = "image") -> SearchSpace:
     """Our default ranges (not the paper's: its search ranges are unknown to us).
 
     Centred on the demo's settings (sigma 0.5, step size 1, 3 steps, weights 0.5 / 0.5 / 1,
     temperature 1, one synthetic example per real one, learning rate 1e-3). For "random"
     exploration the step size and the number of steps are left out: they are unused.
+
+    `modality="text"` centres the ascent on the text demo's settings instead (step size 16, one
+    step: a step differentiates through the BART decoder and the labeler): `step_size`
+    [2, 64] log and `num_steps` 1-3.
     """
+    if modality not in MODALITIES:
+        raise ValueError(f"`modality` must be one of {MODALITIES}. Received: modality={modality!r}")
     knobs = {
         "sigma": {"min": 0.1, "max": 1.5, "sampling": "log"},
         "step_size": {"min": 0.1, "max": 3.0, "sampling": "log"},
@@ -159,6 +168,9 @@ def default_search_space(exploration: str = "gradient") -> SearchSpace:
         "synthetic_per_real": {"values": [1, 2]},
         "learning_rate": {"min": 1e-4, "max": 3e-3, "sampling": "log"},
     }
+    if modality == "text":
+        knobs.update(step_size={"min": 2.0, "max": 64.0, "sampling": "log"},
+                     num_steps={"min": 1, "max": 3})
     if exploration != "gradient":
         knobs = {k: v for k, v in knobs.items() if k not in GRADIENT_KNOBS}
     return SearchSpace(knobs)
