@@ -119,3 +119,24 @@ def test_train_table_and_hparams_headers():
 def test_a_missing_line_is_reported(line):
     with pytest.raises(AssertionError, match=re.escape(line)):
         assert_in_readme(line)
+
+
+def test_text_seeds_table_and_targets():
+    results = load("text_results.json")
+    seeds = benchmark("text_seeds")
+    assert_in_readme(seeds.format_summary(results["summary"]))
+    for name, value in results["targets"].items():
+        if "(points)" in name:
+            quoted = f"{value:+.1f} points"
+            assert quoted in README, f"README does not quote {name}: {quoted}"
+
+
+def test_text_step_cost_table():
+    variants = load("text_step_cost.json")["variants"]
+    for name, label in (("KD-cached", "KD-cached (teacher logits cached once)"),
+                        ("TGT-random", "TGT-random"), ("TGT-gradient K=1", "TGT-gradient K=1"),
+                        ("TGT-gradient K=1 (held teacher)", "TGT-gradient K=1, teacher held")):
+        entry = variants[name]
+        line = (f"| {label} | {1000 * entry['step_seconds']:,.0f} | "
+                f"{entry['ratio_to_kd_cached']:.0f} | {entry['peak_memory_mib']:.0f} |")
+        assert line in README, f"README lacks the step-cost line: {line}"
