@@ -217,3 +217,12 @@ def test_the_text_step_runs_under_mirrored_strategy():
     history = d.fit(dataset, epochs=1, verbose=0).history
     assert np.isfinite(history["loss"][0])
     assert 0.0 <= history["synthetic_label_flips"][0] <= 1.0
+
+
+def test_text_labels_out_of_range_are_named():
+    d = distiller()
+    d.compile(optimizer="sgd")
+    with pytest.raises(ValueError, match=re.escape(
+            "`y` must hold class indices in [0, 2) (the labeler's num_classes). "
+            "Received: labels in [0, 5]")):
+        d.fit(ids(8), np.array([0, 1, 5, 0, 1, 0, 1, 0]), batch_size=4, epochs=1, verbose=0)
