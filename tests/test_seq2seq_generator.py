@@ -3,19 +3,20 @@
 import json
 
 import keras
+import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
 
-keras_hub = pytest.importorskip("keras_hub")
-
-from tgt_keras.modalities.text.vocabulary import SPECIAL_TOKENS, Vocabulary  # noqa: E402
-from tgt_keras.offline import text_generator  # noqa: E402
-from tgt_keras.teachers.seq2seq_generator import (  # noqa: E402
+from tgt_keras.modalities.text.vocabulary import SPECIAL_TOKENS, Vocabulary
+from tgt_keras.offline import text_generator
+from tgt_keras.teachers.seq2seq_generator import (
     Seq2SeqGenerator,
     bart_decoder_logits,
     bart_encode,
 )
+
+pytestmark = pytest.mark.compat  # CI runs these on the oldest supported TF too
 
 WORDS = ("a the film movie is was good bad great dull witty long short plot actors fun "
          "story slow funny sad cast score ending script acting").split()

@@ -15,6 +15,8 @@ from tgt_keras.modalities.text import TextCNN, Vocabulary
 from tgt_keras.teachers.seq2seq_generator import Seq2SeqGenerator
 from tgt_keras.teachers.text_labeler import SoftTokenClassifier, TextLabeler
 
+pytestmark = pytest.mark.compat  # CI runs these on the oldest supported TF too
+
 WORDS = ["good", "bad", "film", "great", "awful", "plot", "fun", "dull", "cast", "witty",
          "the", "a", "is", "not", "very", "and"]
 TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]

@@ -3,6 +3,7 @@
 import json
 
 import keras
+import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -12,8 +13,6 @@ from tgt_keras.modalities.text.vocabulary import SPECIAL_TOKENS, Vocabulary
 from tgt_keras.offline import text_labeler as offline_text
 from tgt_keras.teachers.labeler import Labeler
 from tgt_keras.teachers.text_labeler import SoftTokenClassifier, TextLabeler
-
-keras_hub = pytest.importorskip("keras_hub")
 
 # Keras's h5 weight writer (save_to_preset, .keras) calls np.array on TF variables, which NumPy 2
 # flags on every variable; it is Keras's, not ours.
