@@ -63,6 +63,15 @@ TEXT_GENERATOR_RECIPE = {
     "jit_compile": False,  # XLA measured no faster on 2 CPU cores (0.45 vs 0.40 s/step)
 }
 
+#: A better recipe found after the text demo was measured, not yet the default (switching
+#: retrains the cached generator and changes every text result, which must then be re-measured):
+#: dropping corrupted tokens shifts a row against its target, and the parallel decoder learns to
+#: hedge between alignments, repeating tokens. The default recipe reconstructs 0.760 of the held-out
+#: tokens (0.351 of the texts exactly); this mask-only one 0.999 (0.978 exactly) in 4 epochs, 318 s
+#: on the shared 2-core VM (a helper's run on the 1,913 test snippets). Its latents need a larger
+#: sigma: sigma=0.5 changed 0.5% of the tokens, sigma=1 13%.
+MASK_ONLY_RECIPE = {**TEXT_GENERATOR_RECIPE, "drop_share": 0.0, "epochs": 4, "jit_compile": True}
+
 #: Texts the reconstruction report reads when no held-out texts are given.
 _TRAIN_SAMPLE = 1000
 
