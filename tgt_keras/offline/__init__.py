@@ -21,7 +21,9 @@ from tgt_keras.offline.text_labeler import (
     offline_text_labeler,
     offline_text_labeler_for_split,
 )
-from tgt_keras.offline.text_teachers import TextTeachers, text_teachers
+
+# `text_teachers()` is not re-exported here: it would shadow its module `offline.text_teachers`.
+from tgt_keras.offline.text_teachers import TextTeachers
 
 __all__ = [
     "GENERATOR_FORMAT",
@@ -39,5 +41,4 @@ __all__ = [
     "offline_text_generator",
     "offline_text_labeler",
     "offline_text_labeler_for_split",
-    "text_teachers",
 ]
