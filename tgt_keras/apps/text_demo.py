@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from tgt_keras.core.distiller import TGTDistiller
 from tgt_keras.data.rotten_tomatoes import rotten_tomatoes_split
+from tgt_keras.experiments.text import classification_scores
 from tgt_keras.modalities.text import TextCNN, TextTransformer
 from tgt_keras.offline.text_labeler import finetune_minilm_classifier
 from tgt_keras.offline.text_teachers import TextTeachers, text_teachers
@@ -138,18 +139,6 @@ def evaluate_text_student(model, ids, labels, num_classes: int) -> dict:
     logits = np.concatenate([np.asarray(model(ids[i:i + 256], training=False))
                              for i in range(0, len(ids), 256)])
     return classification_scores(labels, np.argmax(logits, -1), num_classes)
-
-
-def classification_scores(labels, predictions, num_classes: int) -> dict:
-    """`{"accuracy", "macro_f1"}` of integer predictions (F1 of an absent class counts 0)."""
-    labels, predictions = np.asarray(labels), np.asarray(predictions)
-    f1 = []
-    for c in range(num_classes):
-        tp = np.sum((predictions == c) & (labels == c))
-        fp = np.sum((predictions == c) & (labels != c))
-        fn = np.sum((predictions != c) & (labels == c))
-        f1.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
-    return {"accuracy": float(np.mean(labels == predictions)), "macro_f1": float(np.mean(f1))}
 
 
 def train_text_student(method: str, data: dict, teachers: TextTeachers, config: TextDemoConfig,
